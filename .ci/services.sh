@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Start (or check) the real services the tests use: PostgreSQL on 127.0.0.1:5432.
+set -euo pipefail
+
+pg_answers() { python3 - <<'PY'
+import socket, sys
+s = socket.socket()
+s.settimeout(2)
+try:
+    s.connect(("127.0.0.1", 5432))
+except OSError:
+    sys.exit(1)
+PY
+}
+
+if ! pg_answers; then
+  echo "PostgreSQL is not answering on 127.0.0.1:5432; starting it"
+  if [ -d /etc/postgresql ]; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+  else
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+  fi
+  for _ in $(seq 1 30); do pg_answers && break; sleep 1; done
+fi
+pg_answers || { echo "PostgreSQL did not come up on 127.0.0.1:5432" >&2; exit 1; }
+echo "PostgreSQL answers on 127.0.0.1:5432"

@@ -1,0 +1,47 @@
+# pycoderd: `make run` serves the embedded SQLite default, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+ADDRESS ?= 127.0.0.1:3000
+
+.PHONY: run test test-sqlite test-postgres lint openapi bench clean
+
+$(STAMP): setup.cfg setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/pycoderd db upgrade
+	CODER_HTTP_ADDRESS=$${CODER_HTTP_ADDRESS:-$(ADDRESS)} $(VENV)/bin/pycoderd server
+
+# The whole suite on SQLite, then again on PostgreSQL when one answers (always under CI=true).
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+	@if [ "$$CI" = "true" ] || $(PY) -m tests.pg_available; then \
+		$(MAKE) --no-print-directory test-postgres; \
+	else \
+		echo "No PostgreSQL on $${PYCODERD_TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/test}: the PostgreSQL run was skipped."; \
+	fi
+
+test-sqlite: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: $(STAMP)
+	PYCODERD_TEST_DB=postgres $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check app tests migrations bench wsgi.py
+	$(VENV)/bin/ruff format --check app tests migrations bench wsgi.py
+
+openapi: $(STAMP)
+	$(VENV)/bin/pycoderd openapi write docs/openapi
+
+bench: $(STAMP)
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,0 +1,19 @@
+"""The classic Coder API, /api/v0: one blueprint module per resource."""
+
+from app.api.v0 import root, users
+
+DESCRIPTION = """The classic Coder API (v0).
+
+Authenticate with the `Session-Token` header (or `Coder-Session-Token`, the
+`coder_session_token` cookie or query parameter). Request bodies are read as JSON whatever
+the `Content-Type` says. Errors are `{"error": {"msg", "code", "details"}}`; validation
+failures answer 400 and list the offending fields in `details`. In `PATCH` bodies a `null`
+or absent field means "unchanged". `me` is accepted wherever a user id is.
+"""
+
+BLUEPRINTS = (root.blp, users.blp)
+
+
+def register(api) -> None:
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)

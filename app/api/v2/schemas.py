@@ -1,0 +1,47 @@
+"""Wire shapes of the v2 API that several resources share."""
+
+import marshmallow as ma
+
+from app.api.fields import Timestamp
+
+# v2 shows each stored site role under Coder's v2 names.
+V2_ROLE_NAMES = {
+    "site-admin": (("owner", "Owner"),),
+    "site-manager": (("user-admin", "User Admin"), ("template-admin", "Template Admin")),
+    "site-auditor": (("auditor", "Auditor"),),
+}
+
+
+ROLE_JSON_SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "display_name": {"type": "string"}},
+}
+
+
+class ResponseSchema(ma.Schema):
+    message = ma.fields.String()
+    detail = ma.fields.String()
+
+
+class UserSchema(ma.Schema):
+    id = ma.fields.String()
+    username = ma.fields.String()
+    email = ma.fields.String()
+    created_at = Timestamp()
+    last_seen_at = Timestamp(allow_none=True)
+    status = ma.fields.String(metadata={"enum": ["active", "suspended"]})
+    organization_ids = ma.fields.Method(
+        "get_organization_ids", metadata={"type": "array", "items": {"type": "string"}}
+    )
+    roles = ma.fields.Method("get_roles", metadata={"type": "array", "items": ROLE_JSON_SCHEMA})
+    avatar_url = ma.fields.String()
+
+    def get_organization_ids(self, user):
+        return [m.organization_id for m in user.memberships]
+
+    def get_roles(self, user):
+        return [
+            {"name": name, "display_name": display}
+            for role in user.roles
+            for name, display in V2_ROLE_NAMES.get(role, ())
+        ]

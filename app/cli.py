@@ -1,0 +1,253 @@
+"""The `pycoderd` command: server, db, users, tokens, provisionerd, openapi."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from app import options
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+class CLIError(click.ClickException):
+    """One line on stderr, exit 1."""
+
+    def show(self, file=None):
+        click.echo(f"pycoderd: {self.format_message()}", err=True)
+
+
+def build_app(flags=None):
+    """The app, or a one-line error naming the bad option."""
+    from app import create_app
+
+    try:
+        return create_app({"OPTION_FLAGS": flags or {}})
+    except options.OptionError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _option_flags(command):
+    """Add one click option per registry option that has a flag (so --help lists them all)."""
+    for option in reversed(options.all_options()):
+        if not option.flag:
+            continue
+        parts = [option.description.strip()]
+        if option.env:
+            parts.append(f"[env: {option.env}]")
+        if option.default:
+            parts.append(f"[default: {option.default}]")
+        if not option.acted_on:
+            parts.append("[reported only]")
+        names = ["--" + option.flag]
+        if option.flag_shorthand:
+            names.append("-" + option.flag_shorthand)
+        extra = {"is_flag": False, "flag_value": "true"} if option.type == "bool" else {}
+        command = click.option(
+            *names,
+            option.key.replace(".", "__"),
+            default=None,
+            help=" ".join(p for p in parts if p),
+            hidden=option.hidden,
+            show_default=False,
+            **extra,
+        )(command)
+    return command
+
+
+def _flags_from(kwargs) -> dict:
+    return {key.replace("__", "."): value for key, value in kwargs.items() if value is not None}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="pycoderd", prog_name="pycoderd")
+def main():
+    """pycoderd: a self-hostable server for the Coder API."""
+
+
+@main.command(context_settings=CONTEXT)
+@_option_flags
+def server(**kwargs):
+    """Migrate the database once, then serve the API with gunicorn."""
+    from app import db, gunicorn_server
+    from app.services import users as users_service
+
+    flags = _flags_from(kwargs)
+    app = build_app(flags)
+    settings = app.config["SETTINGS"]
+    if settings["pycoderd.auto_migrate"]:
+        applied = db.upgrade()
+        for name in applied:
+            click.echo(f"migrated: {name}", err=True)
+    elif db.pending():
+        raise CLIError("the database needs migrations: run `pycoderd db upgrade`")
+    with app.app_context(), db.database.connection_context():
+        if users_service.count() == 0:
+            click.echo(
+                "No users yet. Create the first one with:\n"
+                "  pycoderd users create admin --email admin@example.com --role site-admin "
+                "--password '<a strong password>'\n"
+                "and a token with:\n"
+                "  TOKEN=$(pycoderd tokens create cli --user admin)",
+                err=True,
+            )
+    address = settings["http_address"]
+    click.echo(f"pycoderd {app.config['BUILD_VERSION']} listening on http://{address}", err=True)
+    gunicorn_server.serve(flags, settings)
+
+
+@main.group(context_settings=CONTEXT)
+def db():
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.argument("target", required=False)
+def db_upgrade(target):
+    """Apply pending migrations (up to TARGET)."""
+    from app import db as database
+
+    build_app()
+    applied = database.upgrade(target)
+    click.echo("\n".join(f"applied: {name}" for name in applied) or "up to date")
+
+
+@db.command("downgrade")
+@click.argument("target", required=False)
+def db_downgrade(target):
+    """Revert the last migration (or every one back through TARGET)."""
+    from playhouse.migrations import MigrationError
+
+    from app import db as database
+
+    build_app()
+    try:
+        reverted = database.downgrade(target)
+    except MigrationError as exc:
+        raise CLIError(str(exc)) from None
+    click.echo("\n".join(f"reverted: {name}" for name in reverted) or "nothing to revert")
+
+
+@db.command("status")
+def db_status():
+    """List migrations and whether each is applied."""
+    from app import db as database
+
+    build_app()
+    for migration in database.status():
+        state = f"applied {migration.applied:%Y-%m-%d %H:%M:%S}" if migration.applied else "pending"
+        click.echo(f"{migration.name}\t{state}")
+
+
+@main.group(context_settings=CONTEXT)
+def users():
+    """Manage users."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--email", required=True, help="The user's email address.")
+@click.option("--password", default="", help="A password (omit for token-only users).")
+@click.option("--role", "roles", multiple=True, help="A site role; repeat for several.")
+@click.option("--name", default="", help="The user's full name.")
+def users_create(username, email, password, roles, name):
+    """Create a user and print their id."""
+    from app import db as database
+    from app import errors
+    from app.services import users as users_service
+    from app.services.context import Caller
+
+    app = build_app()
+    with app.app_context(), database.database.connection_context():
+        try:
+            user = users_service.create(
+                Caller(user=None, user_agent="pycoderd cli"),
+                username=username,
+                email=email,
+                password=password,
+                name=name,
+                roles=roles,
+            )
+        except errors.APIError as exc:
+            detail = "; ".join(f"{field}: {text}" for field, text in exc.validations)
+            raise CLIError(f"{exc.message} {detail}".strip()) from None
+    click.echo(user.id)
+
+
+@main.group(context_settings=CONTEXT)
+def tokens():
+    """Manage API tokens."""
+
+
+_LIFETIME = re.compile(r"^(\d+)([dw])$")
+
+
+def parse_lifetime(text: str) -> int:
+    """Seconds from a Go duration or a number of days/weeks ("30d", "2w", "720h")."""
+    match = _LIFETIME.match(text.strip())
+    if match:
+        return int(match.group(1)) * (86400 if match.group(2) == "d" else 7 * 86400)
+    return options.parse_duration(text) // 1_000_000_000
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option("--user", "username", required=True, help="Whose token (username or id).")
+@click.option("--lifetime", default="30d", show_default=True, help="e.g. 30d, 720h.")
+def tokens_create(name, username, lifetime):
+    """Create a named token and print only the token."""
+    from app import db as database
+    from app import errors
+    from app.services import api_keys
+    from app.services import users as users_service
+    from app.services.context import Caller
+
+    try:
+        seconds = parse_lifetime(lifetime)
+    except ValueError as exc:
+        raise CLIError(f"--lifetime: {exc}") from None
+    app = build_app()
+    with app.app_context(), database.database.connection_context():
+        user = users_service.find(username)
+        if user is None:
+            raise CLIError(f'no user "{username}"')
+        try:
+            new = api_keys.create_token(
+                Caller(user=user, user_agent="pycoderd cli"),
+                user,
+                token_name=name,
+                lifetime_seconds=seconds,
+                max_lifetime_ns=app.config["SETTINGS"]["max_token_lifetime"],
+            )
+        except errors.APIError as exc:
+            raise CLIError(exc.message) from None
+    click.echo(new.token)
+
+
+@main.group(context_settings=CONTEXT)
+def openapi():
+    """The OpenAPI documents."""
+
+
+@openapi.command("write")
+@click.argument("directory", type=click.Path(file_okay=False))
+def openapi_write(directory):
+    """Write openapi-v0.json and openapi-v2.json into DIRECTORY."""
+    app = build_app()
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    apis = app.extensions["flask-smorest"]["apis"]
+    with app.app_context():
+        for prefix, entry in apis.items():
+            version = prefix.strip("_").lower()
+            path = target / f"openapi-{version}.json"
+            path.write_text(json.dumps(entry["ext_obj"].spec.to_dict(), indent=2) + "\n")
+            click.echo(str(path))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

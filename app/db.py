@@ -1,0 +1,85 @@
+"""The database: one DatabaseProxy, bound to SQLite or PostgreSQL by the app factory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from peewee import DatabaseProxy, OperationalError, SqliteDatabase
+from playhouse.db_url import connect as connect_url
+from playhouse.migrations import Runner
+
+database = DatabaseProxy()
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "busy_timeout": 10_000,
+    "foreign_keys": 1,
+    "synchronous": "normal",
+    "cache_size": -16_000,
+}
+
+
+def open_database(settings, instance_path: str):
+    """Build the configured database (not yet connected) and bind the proxy to it."""
+    url = settings["pg_connection_url"]
+    if url:
+        if url.startswith(("postgres://", "postgresql://")):
+            url = url.replace("://", "+pool://", 1)
+        db = connect_url(url, max_connections=32, stale_timeout=300, timeout=10)
+    else:
+        path = settings["pycoderd.sqlite_path"] or os.path.join(instance_path, "pycoderd.sqlite3")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # IMMEDIATE: a writer takes the lock when its transaction starts, so concurrent
+        # writers wait for busy_timeout instead of failing on a lock upgrade.
+        db = SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE")
+    database.initialize(db)
+    return db
+
+
+def is_postgres() -> bool:
+    return not isinstance(database.obj, SqliteDatabase)
+
+
+def connect() -> None:
+    database.connect(reuse_if_open=True)
+
+
+def close() -> None:
+    if not database.is_closed():
+        database.close()
+
+
+def migration_runner() -> Runner:
+    return Runner(database.obj, directory=str(MIGRATIONS_DIR))
+
+
+def upgrade(target: str | None = None) -> list[str]:
+    """Apply pending migrations (under a lock on PostgreSQL, so one process does it)."""
+    with database.connection_context():
+        if is_postgres():
+            database.execute_sql("SELECT pg_advisory_lock(727274)")
+            try:
+                return migration_runner().up(target)
+            finally:
+                database.execute_sql("SELECT pg_advisory_unlock(727274)")
+        return migration_runner().up(target)
+
+
+def downgrade(target: str | None = None) -> list[str]:
+    with database.connection_context():
+        return migration_runner().down(target)
+
+
+def status():
+    with database.connection_context():
+        return migration_runner().status()
+
+
+def pending() -> list[str]:
+    try:
+        return [m.name for m in status() if not m.applied and m.path]
+    except OperationalError:
+        return ["(database unreachable)"]

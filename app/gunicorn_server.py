@@ -1,0 +1,41 @@
+"""Serve the app with gunicorn from `pycoderd server` (each worker builds its own app)."""
+
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+
+
+class PycoderdServer(BaseApplication):
+    def __init__(self, flags: dict, gunicorn_options: dict):
+        self.flags = flags
+        self.gunicorn_options = gunicorn_options
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.gunicorn_options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from app import create_app
+
+        return create_app({"OPTION_FLAGS": self.flags})
+
+
+def gunicorn_options(settings) -> dict:
+    return {
+        "bind": settings["http_address"],
+        "workers": max(1, settings["pycoderd.workers"]),
+        "worker_class": "gthread",
+        "threads": 8,
+        "timeout": 120,
+        "graceful_timeout": 10,
+        "accesslog": None,
+        # The app's TrustedProxyFix alone decides which forwarded headers to trust.
+        "forwarded_allow_ips": "",
+        "secure_scheme_headers": {},
+        "proc_name": "pycoderd",
+    }
+
+
+def serve(flags: dict, settings) -> None:
+    PycoderdServer(flags, gunicorn_options(settings)).run()

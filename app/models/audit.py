@@ -1,0 +1,30 @@
+"""The audit log: one row per change, written with the change."""
+
+from peewee import CharField, DateTimeField, IntegerField, TextField
+
+from app.models.base import UUIDModel, utcnow
+
+
+class AuditLog(UUIDModel):
+    time = DateTimeField(default=utcnow)
+    organization_id = CharField(max_length=36, null=True)
+    user_id = CharField(max_length=36, null=True)
+    username = CharField(max_length=255, default="")
+    ip = CharField(max_length=64, default="")
+    user_agent = CharField(max_length=1024, default="")
+    action = CharField(max_length=32)
+    resource_type = CharField(max_length=32)
+    resource_id = CharField(max_length=64, default="")
+    resource_target = CharField(max_length=255, default="")
+    diff = TextField(default="{}")  # JSON: field -> {"old", "new"}
+    status_code = IntegerField(default=200)
+    request_id = CharField(max_length=36, default="")
+
+    class Meta:
+        indexes = (
+            (("time",), False),
+            (("resource_type", "time"), False),
+            (("resource_id", "time"), False),
+            (("user_id", "time"), False),
+            (("action", "time"), False),
+        )

@@ -1,0 +1,1 @@
+"""pycoderd's test suite (mirrors app/)."""

@@ -1,0 +1,104 @@
+"""The pycoderd command: users, tokens, db, openapi, and one-line errors."""
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from app import cli, db
+from tests.conftest import base_config
+
+
+def _env(tmp_path, pg_database):
+    config = base_config(tmp_path, pg_database)
+    env = {k: str(v) for k, v in config.items() if k.startswith("CODER_")}
+    return env
+
+
+def test_users_then_tokens_authenticate(app, tmp_path, pg_database, monkeypatch):
+    for key, value in _env(tmp_path, pg_database).items():
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+    result = runner.invoke(
+        cli.main, ["users", "create", "admin", "--email", "a@example.com", "--role", "site-admin"]
+    )
+    assert result.exit_code == 0, result.output
+    user_id = result.output.strip()
+    result = runner.invoke(cli.main, ["tokens", "create", "ci", "--user", "admin"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip()
+    key_id, secret = token.split("-")
+    assert len(key_id) == 10 and len(secret) == 22
+    db.close()
+    client = app.test_client()
+    for path, header in (
+        ("/api/v0/users/me", "Session-Token"),
+        ("/api/v2/users/me", "Coder-Session-Token"),
+    ):
+        response = client.get(path, headers={header: token})
+        assert response.status_code == 200, response.json
+        assert response.json["id"] == user_id
+
+
+def test_duplicate_user_is_one_line_error(app, tmp_path, pg_database, monkeypatch):
+    for key, value in _env(tmp_path, pg_database).items():
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+    args = ["users", "create", "bob", "--email", "b@example.com"]
+    assert runner.invoke(cli.main, args).exit_code == 0
+    result = runner.invoke(cli.main, args)
+    assert result.exit_code == 1
+    assert result.output.strip().count("\n") == 0
+    assert "already exists" in result.output
+
+
+def test_token_lifetime_over_max(app, tmp_path, pg_database, monkeypatch):
+    for key, value in _env(tmp_path, pg_database).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("CODER_MAX_TOKEN_LIFETIME", "720h")
+    runner = CliRunner()
+    assert (
+        runner.invoke(cli.main, ["users", "create", "c", "--email", "c@example.com"]).exit_code == 0
+    )
+    result = runner.invoke(cli.main, ["tokens", "create", "x", "--user", "c", "--lifetime", "31d"])
+    assert result.exit_code == 1
+    assert "Lifetime must be less than" in result.output
+
+
+def test_bad_option_is_one_line_nonzero(tmp_path):
+    env = {
+        "CODER_API_RATE_LIMIT": "lots",
+        "CODER_SQLITE_PATH": str(tmp_path / "x.db"),
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "db", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == 'pycoderd: CODER_API_RATE_LIMIT: invalid integer "lots"'
+
+
+def test_db_status_and_openapi_write(app, tmp_path, pg_database, monkeypatch):
+    for key, value in _env(tmp_path, pg_database).items():
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+    result = runner.invoke(cli.main, ["db", "status"])
+    assert result.exit_code == 0
+    assert "0001_initial\tapplied" in result.output
+    result = runner.invoke(cli.main, ["openapi", "write", str(tmp_path / "docs")])
+    assert result.exit_code == 0, result.output
+    for version in ("v0", "v2"):
+        document = json.loads((tmp_path / "docs" / f"openapi-{version}.json").read_text())
+        assert document["paths"]
+
+
+def test_server_help_lists_options():
+    result = CliRunner().invoke(cli.main, ["server", "--help"])
+    assert result.exit_code == 0
+    assert "--access-url" in result.output
+    assert "CODER_ACCESS_URL" in result.output
