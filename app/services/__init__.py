@@ -1,0 +1,1 @@
+"""Business rules: no Flask, own transactions, write the audit entries."""
