@@ -26,3 +26,11 @@ if ! pg_answers; then
 fi
 pg_answers || { echo "PostgreSQL did not come up on 127.0.0.1:5432" >&2; exit 1; }
 echo "PostgreSQL answers on 127.0.0.1:5432"
+
+# Debian packages the tests drive for real (Chromium for the Swagger UI page).
+missing=()
+command -v chromium >/dev/null || missing+=(chromium chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi

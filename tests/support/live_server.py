@@ -1,0 +1,84 @@
+"""A real `pycoderd server` (gunicorn) on a free loopback port, for browser and process tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+PYCODERD = str(Path(sys.executable).with_name("pycoderd"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    env: dict
+    process: subprocess.Popen
+
+    def cli(self, *args: str) -> str:
+        """Run `pycoderd ARGS` against the same database; return its stdout."""
+        result = subprocess.run(
+            [PYCODERD, *args], env=self.env, capture_output=True, text=True, timeout=60
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"pycoderd {' '.join(args)} failed: {result.stderr}")
+        return result.stdout.strip()
+
+
+def start(tmp_path: Path, extra_env: dict | None = None, workers: int = 1) -> LiveServer:
+    port = free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "CODER_SQLITE_PATH": str(tmp_path / "live.sqlite3"),
+        "CODER_SECRET_KEY": "live-server-test-secret",
+        "CODER_HTTP_ADDRESS": f"127.0.0.1:{port}",
+        "CODER_GUNICORN_WORKERS": str(workers),
+        "CODER_LOGGING_HUMAN": str(tmp_path / "server.log"),
+        **(extra_env or {}),
+    }
+    log = open(tmp_path / "server.out", "w")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(
+        [PYCODERD, "server"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError((tmp_path / "server.out").read_text())
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return LiveServer(url=url, env=env, process=process)
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    stop(LiveServer(url=url, env=env, process=process))
+    raise RuntimeError("pycoderd server did not answer /healthz within 30 s")
+
+
+def stop(server: LiveServer) -> None:
+    """Stop the server's process group by its id."""
+    if server.process.poll() is None:
+        os.killpg(server.process.pid, signal.SIGTERM)
+        try:
+            server.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait(timeout=5)
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
