@@ -31,7 +31,9 @@ def browser():
     if chromium is None:
         if os.environ.get("CI") == "true":
             pytest.fail("Chromium and playwright are required under CI=true")
-        pytest.skip("needs Chromium (apt-get install chromium) and playwright (pip install playwright)")
+        pytest.skip(
+            "needs Chromium (apt-get install chromium) and playwright (pip install -e .[test])"
+        )
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(
             executable_path=chromium,
@@ -54,8 +56,9 @@ def browser():
 
 @pytest.mark.browser
 def test_swagger_ui_offline_try_it_out(server, browser):
-    user_id = server.cli("users", "create", "admin", "--email", "a@example.com", "--role",
-                         "site-admin")
+    user_id = server.cli(
+        "users", "create", "admin", "--email", "a@example.com", "--role", "site-admin"
+    )
     token = server.cli("tokens", "create", "browser", "--user", "admin")
     context = browser.new_context(viewport={"width": 1400, "height": 2000})
     outside = []
