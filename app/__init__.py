@@ -11,7 +11,7 @@ from pathlib import Path
 
 from flask import Flask, g, request
 
-from app import buildinfo, db, errors, logs, options, swagger
+from app import buildinfo, db, errors, logs, options, prometheus, swagger
 from app.api import fields, smorest
 from app.api import v0 as api_v0
 from app.api import v2 as api_v2
@@ -47,6 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     logs.configure(settings)
     db.open_database(settings, app.instance_path)
+    prometheus.init_app(app)
     _init_request_hooks(app)
     _init_apis(app)
     swagger.init_app(app)

@@ -73,10 +73,16 @@ def main():
 @_option_flags
 def server(**kwargs):
     """Migrate the database once, then serve the API with gunicorn."""
-    from app import db, gunicorn_server
+    from app import db, gunicorn_server, prometheus
     from app.services import users as users_service
 
     flags = _flags_from(kwargs)
+    try:
+        if options.load(flags=flags)["prometheus.enable"]:
+            # Before anything imports prometheus_client: the workers share this folder.
+            prometheus.prepare_multiprocess_dir()
+    except options.OptionError as exc:
+        raise CLIError(str(exc)) from None
     app = build_app(flags)
     settings = app.config["SETTINGS"]
     if settings["pycoderd.auto_migrate"]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from gunicorn.app.base import BaseApplication
+
+from app import prometheus
 
 
 class PycoderdServer(BaseApplication):
@@ -38,4 +42,12 @@ def gunicorn_options(settings) -> dict:
 
 
 def serve(flags: dict, settings) -> None:
-    PycoderdServer(flags, gunicorn_options(settings)).run()
+    config = gunicorn_options(settings)
+    if settings["prometheus.enable"]:
+        address = settings["prometheus.address"]
+        config["when_ready"] = lambda arbiter: prometheus.serve_aggregate(address)
+        config["child_exit"] = lambda arbiter, worker: prometheus.worker_exited(worker.pid)
+        samples = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+        if samples:
+            config["on_exit"] = lambda arbiter: prometheus.cleanup(samples)
+    PycoderdServer(flags, config).run()

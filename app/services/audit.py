@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from app import prometheus
 from app.db import database
 from app.models import AuditLog
 from app.services.context import Caller
@@ -43,6 +44,7 @@ def record(
     if not database.in_transaction():
         raise RuntimeError("audit.record must run inside the change's transaction")
     actor = user if user is not None else caller.user
+    prometheus.count_audit_write(action, resource_type)
     return AuditLog.create(
         organization_id=organization_id,
         user_id=actor.id if actor is not None else None,
