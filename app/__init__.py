@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 from flask import Flask, g, request
+from flask.sessions import NullSession, SessionInterface
 
 from app import buildinfo, db, errors, logs, options, prometheus, swagger
 from app.api import fields, smorest
@@ -44,6 +45,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings["pycoderd.max_request_body_bytes"]
     app.config["BUILD_VERSION"] = buildinfo.version()
     app.json.sort_keys = False
+    app.session_interface = NoCookieSessions()
 
     logs.configure(settings)
     db.open_database(settings, app.instance_path)
@@ -62,6 +64,16 @@ def create_app(config: dict | None = None) -> Flask:
             app.wsgi_app, settings["proxy_trusted_headers"], settings["proxy_trusted_origins"]
         )
     return app
+
+
+class NoCookieSessions(SessionInterface):
+    """pycoderd authenticates with tokens, never Flask's cookie session: skip its per-request cost."""
+
+    def open_session(self, app, request):
+        return NullSession()
+
+    def save_session(self, app, session, response):
+        return None
 
 
 def _secret_key(settings, instance_path: str) -> str:
@@ -91,7 +103,6 @@ def _init_request_hooks(app: Flask) -> None:
         limit = app.config["MAX_CONTENT_LENGTH"]
         if request.content_length is not None and request.content_length > limit:
             raise errors.PayloadTooLarge()
-        db.connect()
 
     @app.after_request
     def _headers(response):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from peewee import DatabaseProxy, OperationalError, SqliteDatabase
 from playhouse.db_url import connect as connect_url
+from playhouse.pool import PooledSqliteDatabase
 from playhouse.migrations import Runner
 
 database = DatabaseProxy()
@@ -32,9 +33,17 @@ def open_database(settings, instance_path: str):
     else:
         path = settings["pycoderd.sqlite_path"] or os.path.join(instance_path, "pycoderd.sqlite3")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Pooled: the pragmas run once per connection, not once per request.
         # IMMEDIATE: a writer takes the lock when its transaction starts, so concurrent
         # writers wait for busy_timeout instead of failing on a lock upgrade.
-        db = SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE")
+        db = PooledSqliteDatabase(
+            path,
+            pragmas=SQLITE_PRAGMAS,
+            lock_type="IMMEDIATE",
+            max_connections=32,
+            stale_timeout=300,
+            check_same_thread=False,
+        )
     database.initialize(db)
     return db
 
@@ -43,11 +52,11 @@ def is_postgres() -> bool:
     return not isinstance(database.obj, SqliteDatabase)
 
 
-def connect() -> None:
-    database.connect(reuse_if_open=True)
-
-
 def close() -> None:
+    """End the request's use of the database (a pooled connection goes back to the pool).
+
+    Requests connect lazily, on their first query, so routes that need no database pay nothing.
+    """
     if not database.is_closed():
         database.close()
 

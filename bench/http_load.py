@@ -1,0 +1,229 @@
+"""HTTP overhead: pycoderd against a bare Flask endpoint on the same gunicorn configuration.
+
+    .venv/bin/python -m bench.http_load [--duration 10] [--connections 16]
+
+Both servers run with pycoderd's gunicorn settings (2 gthread workers); wrk loads them from a
+second process over loopback. Reported: requests/s and p50/p99 latency as ratios to the bare
+endpoint, SQL queries per request, and worker memory after 10^4 and 2x10^4 mixed requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from bench import report
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# name, path, authenticated, goal (throughput ratio to bare)
+TARGETS = (
+    ("GET /api/v2/buildinfo", "/api/v2/buildinfo", False, 0.8),
+    ("GET /api/v0/users/me (authenticated)", "/api/v0/users/me", True, 0.5),
+    ("GET /api/v0/users (50 items, authenticated)", "/api/v0/users", True, 0.3),
+)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def seed(env: dict) -> str:
+    """Migrate, make an admin with a token and 49 more users; return the admin's token."""
+    os.environ.update(env)
+    from app import create_app, db
+    from app.services import api_keys, users
+    from app.services.context import Caller
+
+    create_app()
+    db.upgrade()
+    caller = Caller(user=None, user_agent="bench")
+    with db.database.connection_context():
+        admin = users.create(caller, username="admin", email="admin@example.com",
+                             roles=["site-admin"])
+        for n in range(49):
+            users.create(caller, username=f"user{n}", email=f"user{n}@example.com")
+        token = api_keys.create(caller, admin, lifetime_seconds=86400).token
+    db.close()
+    return token
+
+
+def start(kind: str, env: dict) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**env, "CODER_HTTP_ADDRESS": f"127.0.0.1:{port}"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.serve", kind],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            requests.get(url + "/healthz", timeout=1)
+            return process, url
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    stop(process)
+    raise RuntimeError(f"{kind} server did not start")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+def wrk(url: str, duration: int, connections: int, token: str | None) -> dict:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency"]
+    if token:
+        command += ["-H", f"Session-Token: {token}"]
+    output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    latency = {}
+    for pct, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", output, re.M):
+        factor = {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+        latency[pct] = float(value) * factor
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    return {"rps": rps, "p50": latency["50"], "p99": latency["99"],
+            "errors": int(non2xx.group(1)) if non2xx else 0}
+
+
+def queries_per_request(env: dict, token: str) -> dict:
+    """SQL statements per request, counted in-process on the same database."""
+    os.environ.update(env)
+    from playhouse.test_utils import count_queries
+
+    from app import create_app
+
+    client = create_app().test_client()
+    counts = {}
+    for name, path, authenticated, _ in TARGETS:
+        headers = {"Session-Token": token} if authenticated else {}
+        client.get(path, headers=headers)  # warm: bookkeeping writes happen at most hourly
+        with count_queries() as counter:
+            status = client.get(path, headers=headers).status_code
+        counts[name] = (counter.count, status)
+    return counts
+
+
+def worker_rss_kib(master_pid: int) -> int:
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    total = 0
+    for pid in children:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+def memory_growth(url: str, master_pid: int, token: str) -> list[tuple[int, int]]:
+    session = requests.Session()
+    session.headers["Session-Token"] = token
+    paths = [path for _, path, _, _ in TARGETS] + ["/api/v2/", "/api/v0/nope"]
+    readings = [(0, worker_rss_kib(master_pid))]
+    done = 0
+    for target in (10_000, 20_000):
+        while done < target:
+            session.get(url + paths[done % len(paths)], timeout=10)
+            done += 1
+        readings.append((done, worker_rss_kib(master_pid)))
+    return readings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="pycoderd-bench-"))
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "CODER_SQLITE_PATH": str(workdir / "bench.sqlite3"),
+        "CODER_SECRET_KEY": "bench-secret",
+        "CODER_LOGGING_HUMAN": "",
+        "CODER_GUNICORN_WORKERS": "2",
+        "CODER_DANGEROUS_DISABLE_RATE_LIMITS": "true",
+    }
+    token = seed(env)
+    queries = queries_per_request(env, token)
+
+    bare_process, bare_url = start("bare", env)
+    try:
+        bare_before = wrk(bare_url + "/bare", args.duration, args.connections, None)
+    finally:
+        stop(bare_process)
+    process, url = start("pycoderd", env)
+    try:
+        results = {}
+        for name, path, authenticated, _ in TARGETS:
+            results[name] = wrk(url + path, args.duration, args.connections,
+                                token if authenticated else None)
+        memory = memory_growth(url, process.pid, token)
+    finally:
+        stop(process)
+    bare_process, bare_url = start("bare", env)
+    try:
+        bare_after = wrk(bare_url + "/bare", args.duration, args.connections, None)
+    finally:
+        stop(bare_process)
+
+    bare = {k: (bare_before[k] + bare_after[k]) / 2 for k in ("rps", "p50", "p99")}
+    lines = [
+        f"Command: `.venv/bin/python -m bench.http_load --duration {args.duration} "
+        f"--connections {args.connections}`  ",
+        f"Machine: {os.cpu_count()} cores, {platform.platform()}, Python "
+        f"{platform.python_version()}; date {dt.date.today().isoformat()}; SQLite; "
+        f"wrk -t2 -c{args.connections} -d{args.duration}s from a second process on loopback.",
+        "",
+        f"Bare Flask endpoint: {bare['rps']:.0f} req/s (runs before/after: "
+        f"{bare_before['rps']:.0f}/{bare_after['rps']:.0f}), p50 {bare['p50']:.2f} ms, "
+        f"p99 {bare['p99']:.2f} ms.",
+        "",
+        "| endpoint | req/s | ratio | goal | p50 ms (x bare) | p99 ms (x bare) | non-2xx | SQL/request |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, _, _, goal in TARGETS:
+        r = results[name]
+        ratio = r["rps"] / bare["rps"]
+        count, status = queries[name]
+        verdict = "met" if ratio >= goal and r["errors"] == 0 else "NOT met"
+        lines.append(
+            f"| {name} | {r['rps']:.0f} | {ratio:.2f} | ≥ {goal} ({verdict}) | "
+            f"{r['p50']:.2f} ({r['p50'] / bare['p50']:.1f}x) | "
+            f"{r['p99']:.2f} ({r['p99'] / bare['p99']:.1f}x) | {r['errors']} | "
+            f"{count} (status {status}) |"
+        )
+    lines += ["", "Worker memory (sum of RSS over the 2 workers) during mixed requests:", "",
+              "| requests served | RSS KiB |", "| --- | --- |"]
+    lines += [f"| {n} | {kib} |" for n, kib in memory]
+    growth = memory[2][1] - memory[1][1]
+    lines.append("")
+    lines.append(f"Growth between 10^4 and 2x10^4 requests: {growth} KiB.")
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        report.write_section("HTTP overhead", text)
+
+
+if __name__ == "__main__":
+    main()

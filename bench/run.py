@@ -1,0 +1,16 @@
+"""`make bench`: every benchmark in turn, each writing its section of BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import http_load
+
+
+def main() -> None:
+    sys.argv = [sys.argv[0]]
+    http_load.main()
+
+
+if __name__ == "__main__":
+    main()
