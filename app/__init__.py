@@ -67,7 +67,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 class NoCookieSessions(SessionInterface):
-    """pycoderd authenticates with tokens, never Flask's cookie session: skip its per-request cost."""
+    """Tokens authenticate, never Flask's cookie session: skip its per-request cost."""
 
     def open_session(self, app, request):
         return NullSession()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from peewee import DatabaseProxy, OperationalError, SqliteDatabase
 from playhouse.db_url import connect as connect_url
-from playhouse.pool import PooledSqliteDatabase
 from playhouse.migrations import Runner
+from playhouse.pool import PooledSqliteDatabase
 
 database = DatabaseProxy()
 

@@ -54,8 +54,9 @@ def seed(env: dict) -> str:
     db.upgrade()
     caller = Caller(user=None, user_agent="bench")
     with db.database.connection_context():
-        admin = users.create(caller, username="admin", email="admin@example.com",
-                             roles=["site-admin"])
+        admin = users.create(
+            caller, username="admin", email="admin@example.com", roles=["site-admin"]
+        )
         for n in range(49):
             users.create(caller, username=f"user{n}", email=f"user{n}@example.com")
         token = api_keys.create(caller, admin, lifetime_seconds=86400).token
@@ -102,8 +103,12 @@ def wrk(url: str, duration: int, connections: int, token: str | None) -> dict:
         factor = {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
         latency[pct] = float(value) * factor
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    return {"rps": rps, "p50": latency["50"], "p99": latency["99"],
-            "errors": int(non2xx.group(1)) if non2xx else 0}
+    return {
+        "rps": rps,
+        "p50": latency["50"],
+        "p99": latency["99"],
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+    }
 
 
 def queries_per_request(env: dict, token: str) -> dict:
@@ -176,8 +181,9 @@ def main() -> None:
     try:
         results = {}
         for name, path, authenticated, _ in TARGETS:
-            results[name] = wrk(url + path, args.duration, args.connections,
-                                token if authenticated else None)
+            results[name] = wrk(
+                url + path, args.duration, args.connections, token if authenticated else None
+            )
         memory = memory_growth(url, process.pid, token)
     finally:
         stop(process)
@@ -199,7 +205,8 @@ def main() -> None:
         f"{bare_before['rps']:.0f}/{bare_after['rps']:.0f}), p50 {bare['p50']:.2f} ms, "
         f"p99 {bare['p99']:.2f} ms.",
         "",
-        "| endpoint | req/s | ratio | goal | p50 ms (x bare) | p99 ms (x bare) | non-2xx | SQL/request |",
+        "| endpoint | req/s | ratio | goal | p50 ms (x bare) | p99 ms (x bare) | non-2xx "
+        "| SQL/request |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, _, _, goal in TARGETS:
@@ -213,8 +220,13 @@ def main() -> None:
             f"{r['p99']:.2f} ({r['p99'] / bare['p99']:.1f}x) | {r['errors']} | "
             f"{count} (status {status}) |"
         )
-    lines += ["", "Worker memory (sum of RSS over the 2 workers) during mixed requests:", "",
-              "| requests served | RSS KiB |", "| --- | --- |"]
+    lines += [
+        "",
+        "Worker memory (sum of RSS over the 2 workers) during mixed requests:",
+        "",
+        "| requests served | RSS KiB |",
+        "| --- | --- |",
+    ]
     lines += [f"| {n} | {kib} |" for n, kib in memory]
     growth = memory[2][1] - memory[1][1]
     lines.append("")

@@ -1,6 +1,6 @@
 """Serve pycoderd or the bare baseline with pycoderd's gunicorn configuration.
 
-    python -m bench.serve pycoderd|bare   (settings from the CODER_* environment)
+python -m bench.serve pycoderd|bare   (settings from the CODER_* environment)
 """
 
 from __future__ import annotations
