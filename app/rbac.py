@@ -32,6 +32,56 @@ SITE_ACTIONS: dict[str, frozenset] = {
 }
 
 
+ORG_ADMIN = "organization-admin"
+ORG_MANAGER = "organization-manager"
+ORG_MEMBER = "organization-member"
+
+# action -> organization roles allowed, inside one organization. Site admins and managers may
+# take every organization action in every organization (SITE_OVERRIDES_ORG).
+ORG_ACTIONS: dict[str, frozenset] = {
+    "organization:read": frozenset({ORG_ADMIN, ORG_MANAGER, ORG_MEMBER}),
+    "organization:manage": frozenset({ORG_ADMIN}),
+    "members:manage": frozenset({ORG_ADMIN, ORG_MANAGER}),
+    "images:read": frozenset({ORG_ADMIN, ORG_MANAGER, ORG_MEMBER}),
+    "images:import": frozenset({ORG_ADMIN, ORG_MANAGER, ORG_MEMBER}),
+    "images:refresh": frozenset({ORG_ADMIN, ORG_MANAGER, ORG_MEMBER}),
+    "images:manage": frozenset({ORG_ADMIN, ORG_MANAGER}),
+    "registries:read": frozenset({ORG_ADMIN, ORG_MANAGER, ORG_MEMBER}),
+    "registries:manage": frozenset({ORG_ADMIN, ORG_MANAGER}),
+    "workspaces:create": frozenset({ORG_ADMIN, ORG_MANAGER, ORG_MEMBER}),
+    "workspaces:read_all": frozenset({ORG_ADMIN, ORG_MANAGER}),
+}
+SITE_OVERRIDES_ORG = frozenset({ADMIN, MANAGER})
+
+
+def organization_roles(user, organization_id: str) -> frozenset:
+    """The user's roles in one organization (empty when not a member)."""
+    from app.models import OrganizationMember
+
+    if user is None:
+        return frozenset()
+    member = OrganizationMember.get_or_none(
+        (OrganizationMember.organization == organization_id) & (OrganizationMember.user == user.id)
+    )
+    return frozenset(member.roles) if member is not None else frozenset()
+
+
+def can_in_organization(user, organization_id: str, action: str) -> bool:
+    """May the user take this organization-scoped action in this organization?"""
+    if user is None:
+        return False
+    allowed = ORG_ACTIONS[action]
+    if any(role in SITE_OVERRIDES_ORG for role in user.roles):
+        return True
+    return bool(organization_roles(user, organization_id) & allowed)
+
+
+def require_in_organization(user, organization_id: str, action: str) -> None:
+    """403 unless allowed; callers check visibility (`organization:read`) first for 404."""
+    if not can_in_organization(user, organization_id, action):
+        raise errors.Forbidden()
+
+
 def can(user, action: str) -> bool:
     if user is None:
         return False
