@@ -3,17 +3,43 @@
 from app.models.activity import UserActivity
 from app.models.api_keys import APIKey
 from app.models.audit import AuditLog
+from app.models.devurls import DevURL, ProxyTrafficSample
+from app.models.images import Image, ImageTag, Registry
 from app.models.organizations import Organization, OrganizationMember
 from app.models.users import User
+from app.models.workspaces import BuildLog, ProvisionerJob, Workspace
 
-ALL = (User, Organization, OrganizationMember, APIKey, AuditLog, UserActivity)
+ALL = (
+    User,
+    Organization,
+    OrganizationMember,
+    APIKey,
+    AuditLog,
+    UserActivity,
+    Registry,
+    Image,
+    ImageTag,
+    Workspace,
+    ProvisionerJob,
+    BuildLog,
+    DevURL,
+    ProxyTrafficSample,
+)
 
 __all__ = [
     "ALL",
     "APIKey",
     "AuditLog",
+    "BuildLog",
+    "DevURL",
+    "Image",
+    "ImageTag",
     "Organization",
     "OrganizationMember",
+    "ProvisionerJob",
+    "ProxyTrafficSample",
+    "Registry",
     "User",
     "UserActivity",
+    "Workspace",
 ]

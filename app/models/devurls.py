@@ -1,0 +1,43 @@
+"""Dev URLs (a workspace port at its own host name) and the proxy's traffic samples."""
+
+from peewee import (
+    AutoField,
+    BigIntegerField,
+    CharField,
+    DateTimeField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+)
+
+from app.models.base import BaseModel, TimestampedModel, utcnow
+from app.models.workspaces import Workspace
+
+ACCESS_LEVELS = ("PRIVATE", "ORG", "AUTHED", "PUBLIC")
+
+
+class DevURL(TimestampedModel):
+    workspace = ForeignKeyField(Workspace, on_delete="CASCADE", backref="devurls")
+    name = CharField(max_length=64, null=True)
+    port = IntegerField()
+    access = CharField(max_length=16, default="PRIVATE")  # ACCESS_LEVELS
+    scheme = CharField(max_length=8, default="http")
+
+    class Meta:
+        table_name = "dev_url"
+        indexes = ((("workspace", "port"), True), (("name",), False))
+
+
+class ProxyTrafficSample(BaseModel):
+    """One proxied request: bytes each way and upstream latency (deployment stats)."""
+
+    id = AutoField()
+    time = DateTimeField(default=utcnow)
+    workspace_id = CharField(max_length=36)
+    rx_bytes = BigIntegerField(default=0)
+    tx_bytes = BigIntegerField(default=0)
+    latency_ms = FloatField(default=0.0)
+
+    class Meta:
+        table_name = "proxy_traffic_sample"
+        indexes = ((("time",), False),)

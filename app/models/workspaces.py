@@ -1,0 +1,89 @@
+"""Workspaces (containers built from images), their provisioner jobs and build logs."""
+
+from peewee import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+)
+
+from app.models.base import TimestampedModel, UUIDModel, utcnow
+from app.models.images import Image
+from app.models.organizations import Organization
+from app.models.users import User
+
+CONTAINER_STATUSES = ("CREATING", "OFF", "ON", "FAILED", "UNKNOWN")
+
+
+class Workspace(TimestampedModel):
+    name = CharField(max_length=64)
+    user = ForeignKeyField(User, on_delete="CASCADE", backref="workspaces")
+    organization = ForeignKeyField(Organization, on_delete="CASCADE", backref="workspaces")
+    image = ForeignKeyField(Image, on_delete="RESTRICT", backref="workspaces")
+    image_tag = CharField(max_length=128, default="latest")
+    cpu_cores = FloatField(default=1.0)
+    memory_gb = FloatField(default=1.0)
+    disk_gb = IntegerField(default=10)
+    gpus = IntegerField(default=0)
+    auto_off_threshold_ms = BigIntegerField(default=0)
+    use_container_vm = BooleanField(default=False)
+    resource_pool_id = CharField(max_length=64, default="")
+    container_id = CharField(max_length=128, default="")
+    container_status = CharField(max_length=16, default="CREATING")  # CONTAINER_STATUSES
+    rebuild_messages = TextField(default="[]")  # JSON [{"text", "required", "auto_off_threshold"}]
+    last_built_at = DateTimeField(null=True)
+    last_opened_at = DateTimeField(null=True)
+    last_connection_at = DateTimeField(null=True)
+    # latest_stat, refreshed by the stats collector
+    stat_time = DateTimeField(null=True)
+    last_online = DateTimeField(null=True)
+    stat_error = TextField(default="")
+    cpu_usage = FloatField(default=0.0)
+    memory_total = BigIntegerField(default=0)
+    memory_usage = BigIntegerField(default=0)
+    disk_total = BigIntegerField(default=0)
+    disk_used = BigIntegerField(default=0)
+
+    class Meta:
+        indexes = (
+            (("user", "name"), True),
+            (("organization",), False),
+            (("container_status",), False),
+        )
+
+
+class ProvisionerJob(TimestampedModel):
+    """One build, stop or delete of a workspace, queued in the database for a daemon."""
+
+    workspace = ForeignKeyField(Workspace, on_delete="CASCADE", backref="jobs")
+    kind = CharField(max_length=16)  # build | stop | delete
+    status = CharField(
+        max_length=16, default="pending"
+    )  # pending|running|succeeded|failed|canceled
+    initiator_id = CharField(max_length=36, null=True)
+    worker_id = CharField(max_length=128, default="")
+    started_at = DateTimeField(null=True)
+    heartbeat_at = DateTimeField(null=True)
+    completed_at = DateTimeField(null=True)
+    cancel_requested = BooleanField(default=False)
+    error = TextField(default="")
+
+    class Meta:
+        table_name = "provisioner_job"
+        indexes = ((("status", "created_at"), False), (("workspace", "created_at"), False))
+
+
+class BuildLog(UUIDModel):
+    workspace = ForeignKeyField(Workspace, on_delete="CASCADE", backref="build_logs")
+    job = ForeignKeyField(ProvisionerJob, on_delete="CASCADE", backref="logs")
+    time = DateTimeField(default=utcnow)
+    type = CharField(max_length=16)  # start | stage | error | substage | done
+    msg = TextField(default="")
+
+    class Meta:
+        table_name = "build_log"
+        indexes = ((("job", "time"), False),)
