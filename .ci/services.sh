@@ -30,6 +30,10 @@ echo "PostgreSQL answers on 127.0.0.1:5432"
 # Debian packages the tests drive for real (Chromium for the Swagger UI page).
 missing=()
 command -v chromium >/dev/null || missing+=(chromium chromium-driver)
+# A local OCI registry and a static busybox to build test images from (tests/support/registry.py).
+[ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' \
+  || missing+=(busybox-static)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"

@@ -12,6 +12,8 @@ from psycopg2 import sql
 from app import create_app, db
 from tests import pg_available
 
+pytest_plugins = ["tests.support.registry"]
+
 BACKEND = os.environ.get("PYCODERD_TEST_DB", "sqlite")
 IN_CI = os.environ.get("CI") == "true"
 
