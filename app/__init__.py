@@ -16,6 +16,7 @@ from app import buildinfo, db, errors, logs, options, prometheus, swagger
 from app.api import fields, smorest
 from app.api import v0 as api_v0
 from app.api import v2 as api_v2
+from app.api.v2 import updatecheck as v2_updatecheck
 from app.proxy_headers import TrustedProxyFix, check_origins
 
 log = logging.getLogger("pycoderd.http")
@@ -52,6 +53,7 @@ def create_app(config: dict | None = None) -> Flask:
     prometheus.init_app(app)
     _init_request_hooks(app)
     _init_apis(app)
+    v2_updatecheck.init_app(app)
     swagger.init_app(app)
     errors.init_app(app)
 

@@ -280,14 +280,25 @@ def _read_yaml(path: str):
             yield option, node
 
 
+_SSH_SEPARATOR = re.compile(r"[ =]")
+
+
+def split_ssh_option(entry: str) -> tuple[str, str]:
+    """Split an SSH config option at the first space or `=` (ValueError when it has neither)."""
+    entry = entry.strip()
+    match = _SSH_SEPARATOR.search(entry)
+    if match is None:
+        raise ValueError(f'"{entry}" has no separator (write "Key value" or "Key=value")')
+    return entry[: match.start()], entry[match.end() :]
+
+
 def _check(settings: Settings) -> None:
     """Cross-option rules that a single value cannot express."""
     for line in settings.get("config_ssh.SSHConfigOptions", []) or []:
-        if not re.search(r"[ =]", line.strip()):
-            option = _BY_KEY["config_ssh.SSHConfigOptions"]
-            raise OptionError(
-                f'{option.env}: "{line}" has no separator (write "Key value" or "Key=value")'
-            )
+        try:
+            split_ssh_option(line)
+        except ValueError as exc:
+            raise OptionError(f"{_BY_KEY['config_ssh.SSHConfigOptions'].env}: {exc}") from None
     algorithm = settings.get("ssh_keygen_algorithm")
     if algorithm is not None and algorithm not in ("ed25519", "ecdsa", "rsa4096"):
         raise OptionError(

@@ -40,6 +40,11 @@ class Metrics:
             "Audit entries written",
             ["action", "resource_type"],
         )
+        self.csp_violations = Counter(
+            "pycoderd_csp_violations_total",
+            "Content-Security-Policy violations reported by browsers",
+            ["directive"],
+        )
         self.builds = Counter(
             "pycoderd_workspace_builds_total",
             "Workspace build jobs finished",
@@ -62,6 +67,23 @@ def enable() -> Metrics:
 def count_audit_write(action: str, resource_type: str) -> None:
     if _metrics is not None:
         _metrics.audit_writes.labels(action=action, resource_type=resource_type).inc()
+
+
+# Directive names a browser may report; anything else is counted as "other" (bounded labels).
+CSP_DIRECTIVES = frozenset(
+    (
+        "base-uri child-src connect-src default-src font-src form-action frame-ancestors "
+        "frame-src img-src manifest-src media-src object-src prefetch-src script-src "
+        "script-src-attr script-src-elem style-src style-src-attr style-src-elem "
+        "worker-src require-trusted-types-for trusted-types upgrade-insecure-requests"
+    ).split()
+)
+
+
+def count_csp_violation(directive: str) -> None:
+    if _metrics is not None:
+        label = directive if directive in CSP_DIRECTIVES else "other"
+        _metrics.csp_violations.labels(directive=label).inc()
 
 
 def count_build(kind: str, status: str) -> None:

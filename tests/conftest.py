@@ -10,6 +10,7 @@ import pytest
 from psycopg2 import sql
 
 from app import create_app, db
+from app.services import periodic
 from tests import pg_available
 
 pytest_plugins = ["tests.support.registry"]
@@ -66,6 +67,9 @@ def base_config(tmp_path, pg_url=None) -> dict:
         "CODER_SECRET_KEY": "test-secret-key-not-for-production",
         "CODER_LOGGING_HUMAN": "",
         "CODER_SQLITE_PATH": str(tmp_path / "pycoderd.sqlite3"),
+        # Tests that need these turn them on (and never reach past loopback).
+        "CODER_UPDATE_CHECK": False,
+        "CODER_DANGEROUS_DISABLE_RATE_LIMITS": True,
     }
     if pg_url:
         config["CODER_PG_CONNECTION_URL"] = pg_url
@@ -100,6 +104,7 @@ def make_app(tmp_path, pg_database):
         if pg_database in _migrated:
             _reset_postgres()
     yield factory
+    periodic.stop_all()
     db.close()
 
 

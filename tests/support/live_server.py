@@ -49,6 +49,7 @@ def start(tmp_path: Path, extra_env: dict | None = None, workers: int = 1) -> Li
         "CODER_HTTP_ADDRESS": f"127.0.0.1:{port}",
         "CODER_GUNICORN_WORKERS": str(workers),
         "CODER_LOGGING_HUMAN": str(tmp_path / "server.log"),
+        "CODER_UPDATE_CHECK": "false",
         **(extra_env or {}),
     }
     log = open(tmp_path / "server.out", "w")  # noqa: SIM115 - closed with the process

@@ -1,6 +1,6 @@
 """The general Coder API, /api/v2: one blueprint module per resource."""
 
-from app.api.v2 import root, users
+from app.api.v2 import buildinfo, csp, deployment, experiments, root, updatecheck, users
 
 DESCRIPTION = """The general Coder API (v2).
 
@@ -9,7 +9,15 @@ query parameter. Errors are `{"message", "detail"?, "validations"?}`. Durations 
 nanoseconds; times are RFC 3339 in UTC. `{user}` is a UUID, a username or `me`.
 """
 
-BLUEPRINTS = (root.blp, users.blp)
+BLUEPRINTS = (
+    root.blp,
+    buildinfo.blp,
+    csp.blp,
+    deployment.blp,
+    experiments.blp,
+    updatecheck.blp,
+    users.blp,
+)
 
 
 def register(api) -> None:
