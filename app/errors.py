@@ -181,23 +181,34 @@ def handle_exception(exc: Exception):
     return render(error)
 
 
+# SQLite errors that mean "busy or unreachable now", not "this request is wrong".
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open database", "disk i/o error")
+
+
 def _is_database_unavailable(exc: Exception) -> bool:
+    """A database that cannot be reached or is busy right now: 503, not 500.
+
+    peewee wraps the driver's exception (it is the first argument). psycopg2 raises
+    OperationalError for connection failures, shutdown and restart (SQLSTATE classes 08, 57),
+    exhausted resources (53) and lock timeouts; InterfaceError for a connection already closed.
+    """
     from peewee import InterfaceError, OperationalError
 
     if isinstance(exc, InterfaceError):
         return True
-    if isinstance(exc, OperationalError):
-        text = str(exc).lower()
-        return any(
-            marker in text
-            for marker in (
-                "could not connect",
-                "connection refused",
-                "server closed",
-                "terminating",
-            )
-        )
-    return False
+    if not isinstance(exc, OperationalError):
+        return False
+    if any(type(cause).__module__.startswith("psycopg2") for cause in _causes(exc)):
+        return True
+    return any(marker in str(exc).lower() for marker in _SQLITE_UNAVAILABLE)
+
+
+def _causes(exc: BaseException, depth: int = 6):
+    """The chain of wrapped exceptions (peewee may wrap its own wrapper of the driver's)."""
+    while exc is not None and depth:
+        yield exc
+        wrapped = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+        exc, depth = wrapped or exc.__cause__ or exc.__context__, depth - 1
 
 
 def init_app(app) -> None:
