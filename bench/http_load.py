@@ -27,12 +27,43 @@ from bench import report
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# name, path, authenticated, goal (throughput ratio to bare)
-TARGETS = (
-    ("GET /api/v2/buildinfo", "/api/v2/buildinfo", False, 0.8),
-    ("GET /api/v0/users/me (authenticated)", "/api/v0/users/me", True, 0.5),
-    ("GET /api/v0/users (50 items, authenticated)", "/api/v0/users", True, 0.3),
+# name, candidate paths (the first one the app documents is used), authenticated, goal
+# (throughput ratio to bare). Fallbacks keep `make bench` running while routes are still landing.
+TARGET_CANDIDATES = (
+    ("buildinfo", ("/api/v2/buildinfo", "/api/v2/"), False, 0.8),
+    ("users/me (authenticated)", ("/api/v0/users/me",), True, 0.5),
+    (
+        "50-item list (authenticated)",
+        ("/api/v0/users", "/api/v2/users/me/keys/tokens", "/api/v0/api-keys/me"),
+        True,
+        0.3,
+    ),
 )
+
+
+def served_paths() -> set[str]:
+    """GET paths of both OpenAPI documents, with `{user}`-style parameters filled with `me`."""
+    from app import create_app
+
+    client = create_app().test_client()
+    paths = set()
+    for version in ("v0", "v2"):
+        document = client.get(f"/api/{version}/openapi.json").get_json()
+        for path, operations in document["paths"].items():
+            if "get" in operations:
+                paths.add(re.sub(r"\{[^}]+\}", "me", path))
+    return paths
+
+
+def choose_targets(served: set[str]) -> list[tuple[str, str, bool, float]]:
+    """(name, path, authenticated, goal) for every target some candidate of which is served."""
+    chosen = []
+    for name, candidates, authenticated, goal in TARGET_CANDIDATES:
+        for path in candidates:
+            if path in served or path.rstrip("/") in served:
+                chosen.append((f"GET {path} ({name})", path, authenticated, goal))
+                break
+    return chosen
 
 
 def free_port() -> int:
@@ -44,7 +75,7 @@ def free_port() -> int:
 
 
 def seed(env: dict) -> str:
-    """Migrate, make an admin with a token and 49 more users; return the admin's token."""
+    """Migrate; make an admin, 49 more users and 50 named tokens of the admin's; return one."""
     os.environ.update(env)
     from app import create_app, db
     from app.services import api_keys, users
@@ -59,7 +90,9 @@ def seed(env: dict) -> str:
         )
         for n in range(49):
             users.create(caller, username=f"user{n}", email=f"user{n}@example.com")
-        token = api_keys.create(caller, admin, lifetime_seconds=86400).token
+        for n in range(49):
+            api_keys.create(caller, admin, lifetime_seconds=86400, token_name=f"bench{n}")
+        token = api_keys.create(caller, admin, lifetime_seconds=86400, token_name="bench").token
     db.close()
     return token
 
@@ -111,7 +144,7 @@ def wrk(url: str, duration: int, connections: int, token: str | None) -> dict:
     }
 
 
-def queries_per_request(env: dict, token: str) -> dict:
+def queries_per_request(env: dict, token: str, targets) -> dict:
     """SQL statements per request, counted in-process on the same database."""
     os.environ.update(env)
     from playhouse.test_utils import count_queries
@@ -120,7 +153,7 @@ def queries_per_request(env: dict, token: str) -> dict:
 
     client = create_app().test_client()
     counts = {}
-    for name, path, authenticated, _ in TARGETS:
+    for name, path, authenticated, _ in targets:
         headers = {"Session-Token": token} if authenticated else {}
         client.get(path, headers=headers)  # warm: bookkeeping writes happen at most hourly
         with count_queries() as counter:
@@ -139,10 +172,10 @@ def worker_rss_kib(master_pid: int) -> int:
     return total
 
 
-def memory_growth(url: str, master_pid: int, token: str) -> list[tuple[int, int]]:
+def memory_growth(url: str, master_pid: int, token: str, targets) -> list[tuple[int, int]]:
     session = requests.Session()
     session.headers["Session-Token"] = token
-    paths = [path for _, path, _, _ in TARGETS] + ["/api/v2/", "/api/v0/nope"]
+    paths = [path for _, path, _, _ in targets] + ["/api/v2/", "/api/v0/nope"]
     readings = [(0, worker_rss_kib(master_pid))]
     done = 0
     for target in (10_000, 20_000):
@@ -151,6 +184,10 @@ def memory_growth(url: str, master_pid: int, token: str) -> list[tuple[int, int]
             done += 1
         readings.append((done, worker_rss_kib(master_pid)))
     return readings
+
+
+def _loadavg(values) -> str:
+    return " / ".join(f"{v:.2f}" for v in values)
 
 
 def main() -> None:
@@ -170,7 +207,9 @@ def main() -> None:
         "CODER_DANGEROUS_DISABLE_RATE_LIMITS": "true",
     }
     token = seed(env)
-    queries = queries_per_request(env, token)
+    targets = choose_targets(served_paths())
+    queries = queries_per_request(env, token, targets)
+    load_before = os.getloadavg()
 
     bare_process, bare_url = start("bare", env)
     try:
@@ -180,11 +219,11 @@ def main() -> None:
     process, url = start("pycoderd", env)
     try:
         results = {}
-        for name, path, authenticated, _ in TARGETS:
+        for name, path, authenticated, _ in targets:
             results[name] = wrk(
                 url + path, args.duration, args.connections, token if authenticated else None
             )
-        memory = memory_growth(url, process.pid, token)
+        memory = memory_growth(url, process.pid, token, targets)
     finally:
         stop(process)
     bare_process, bare_url = start("bare", env)
@@ -193,13 +232,18 @@ def main() -> None:
     finally:
         stop(bare_process)
 
+    load_after = os.getloadavg()
+
     bare = {k: (bare_before[k] + bare_after[k]) / 2 for k in ("rps", "p50", "p99")}
+    missing = [name for name, *_ in TARGET_CANDIDATES if not any(name in t[0] for t in targets)]
     lines = [
-        f"Command: `.venv/bin/python -m bench.http_load --duration {args.duration} "
-        f"--connections {args.connections}`  ",
+        f"Command: `make bench` (or `.venv/bin/python -m bench.http_load --duration "
+        f"{args.duration} --connections {args.connections}`)  ",
         f"Machine: {os.cpu_count()} cores, {platform.platform()}, Python "
         f"{platform.python_version()}; date {dt.date.today().isoformat()}; SQLite; "
-        f"wrk -t2 -c{args.connections} -d{args.duration}s from a second process on loopback.",
+        f"wrk -t2 -c{args.connections} -d{args.duration}s from a second process on loopback.  ",
+        f"Load average (1/5/15 min) before: {_loadavg(load_before)}; after: "
+        f"{_loadavg(load_after)} (the 2 cores are shared with other work).",
         "",
         f"Bare Flask endpoint: {bare['rps']:.0f} req/s (runs before/after: "
         f"{bare_before['rps']:.0f}/{bare_after['rps']:.0f}), p50 {bare['p50']:.2f} ms, "
@@ -209,7 +253,7 @@ def main() -> None:
         "| SQL/request |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name, _, _, goal in TARGETS:
+    for name, _, _, goal in targets:
         r = results[name]
         ratio = r["rps"] / bare["rps"]
         count, status = queries[name]
@@ -220,6 +264,8 @@ def main() -> None:
             f"{r['p99']:.2f} ({r['p99'] / bare['p99']:.1f}x) | {r['errors']} | "
             f"{count} (status {status}) |"
         )
+    if missing:
+        lines += ["", "Not measured yet (no such route served): " + ", ".join(missing) + "."]
     lines += [
         "",
         "Worker memory (sum of RSS over the 2 workers) during mixed requests:",
