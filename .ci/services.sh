@@ -38,3 +38,27 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
+
+# Redis on 127.0.0.1:6379: shared rate-limit budgets across workers and instances.
+redis_answers() { python3 - <<'PY'
+import socket, sys
+try:
+    with socket.create_connection(("127.0.0.1", 6379), timeout=2) as s:
+        s.sendall(b"PING\r\n")
+        sys.exit(0 if s.recv(16).startswith(b"+PONG") else 1)
+except OSError:
+    sys.exit(1)
+PY
+}
+
+if ! redis_answers; then
+  echo "Redis is not answering on 127.0.0.1:6379; starting it"
+  if ! command -v redis-server >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+  fi
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no
+  for _ in $(seq 1 30); do redis_answers && break; sleep 1; done
+fi
+redis_answers || { echo "Redis did not come up on 127.0.0.1:6379" >&2; exit 1; }
+echo "Redis answers on 127.0.0.1:6379"

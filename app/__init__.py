@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Flask, g, request
 from flask.sessions import NullSession, SessionInterface
 
-from app import buildinfo, db, errors, logs, options, prometheus, swagger
+from app import buildinfo, db, errors, http_headers, logs, options, prometheus, ratelimit, swagger
 from app.api import fields, smorest
 from app.api import v0 as api_v0
 from app.api import v2 as api_v2
@@ -52,6 +52,8 @@ def create_app(config: dict | None = None) -> Flask:
     db.open_database(settings, app.instance_path)
     prometheus.init_app(app)
     _init_request_hooks(app)
+    ratelimit.init_app(app)
+    http_headers.init_app(app)
     _init_apis(app)
     v2_updatecheck.init_app(app)
     swagger.init_app(app)

@@ -1479,6 +1479,7 @@ OPTIONS = (
         yaml="rateLimitStorageURL",
         default="memory://",
         group="pycoderd",
+        secret=True,  # a redis:// URL may carry a password
         acted_on=True,
     ),
     Option(

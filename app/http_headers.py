@@ -1,0 +1,62 @@
+"""Global response headers as Coder sets them: CORS (off unless allowed) and HSTS."""
+
+from __future__ import annotations
+
+from flask import request
+
+from app import options
+
+CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+HSTS_OPTIONS = {"includesubdomains": "includeSubDomains", "preload": "preload"}
+
+
+def hsts_header(max_age: int, extra) -> str:
+    """The Strict-Transport-Security value ("" when off); OptionError on an unknown option."""
+    if max_age <= 0:
+        return ""
+    value = f"max-age={max_age}"
+    for option in extra or ():
+        name = HSTS_OPTIONS.get(option.strip().lower())
+        if name is None:
+            raise options.OptionError(
+                f'CODER_STRICT_TRANSPORT_SECURITY_OPTIONS: invalid option "{option}" '
+                "(use preload and/or includeSubDomains)"
+            )
+        value += f"; {name}"
+    return value
+
+
+def init_app(app) -> None:
+    settings = app.config["SETTINGS"]
+    hsts = hsts_header(
+        settings["strict_transport_security"], settings["strict_transport_security_options"]
+    )
+    allow_cors = settings["dangerous.allow_all_cors"]
+
+    if hsts:
+
+        @app.after_request
+        def _hsts(response):
+            response.headers["Strict-Transport-Security"] = hsts
+            return response
+
+    if allow_cors:
+
+        @app.after_request
+        def _cors(response):
+            # Coder (go-chi/cors, AllowedOrigins "*", no credentials): any origin, any header.
+            if "Origin" not in request.headers:
+                return response
+            response.headers["Access-Control-Allow-Origin"] = "*"
+            response.vary.add("Origin")
+            wanted = request.headers.get("Access-Control-Request-Method", "").upper()
+            if request.method == "OPTIONS" and wanted:
+                response.vary.update(
+                    ("Access-Control-Request-Method", "Access-Control-Request-Headers")
+                )
+                if wanted in CORS_METHODS:
+                    response.headers["Access-Control-Allow-Methods"] = wanted
+                headers = request.headers.get("Access-Control-Request-Headers", "")
+                if headers:
+                    response.headers["Access-Control-Allow-Headers"] = headers
+            return response

@@ -1,0 +1,95 @@
+"""Rate limits on both API versions (flask-limiter), keyed by client IP and path as Coder does.
+
+`rate_limit.api` requests per minute per client IP and path (0: no API limit), and 60 per minute
+on the login path on top of it; `rate_limit.disable_all` turns both off. Counters live in
+`pycoderd.rate_limit_storage_url`: `memory://` is per process, `redis://…` is shared by every
+worker and instance pointing at it, so they all spend one budget.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import request
+from flask_limiter import ApplicationLimit, Limiter
+
+from app import options
+
+log = logging.getLogger("pycoderd.ratelimit")
+
+WINDOW_SECONDS = 60
+LOGIN_LIMIT = 60
+# Login paths get their own, stricter budget (identity's views stay undecorated).
+LOGIN_PATHS = frozenset({"/api/v2/users/login"})
+API_PREFIXES = ("/api/v0/", "/api/v2/", "/api/")
+KEY_PREFIX = "pycoderd"
+
+
+def message(limit: int) -> str:
+    window = options.format_duration(WINDOW_SECONDS * 1_000_000_000)
+    return f"You've been rate limited for sending more than {limit} requests in {window}."
+
+
+def _client_and_path() -> str:
+    return f"{request.remote_addr or ''}|{request.path}"
+
+
+def _exempt_from_api_limit() -> bool:
+    # CORS preflights are answered before the limiter, as in Coder.
+    if request.method == "OPTIONS":
+        return True
+    return not (request.path == "/api" or request.path.startswith(API_PREFIXES))
+
+
+def _exempt_from_login_limit() -> bool:
+    return request.method == "OPTIONS" or request.path not in LOGIN_PATHS
+
+
+def _retry_after_only_on_429(response):
+    if response.status_code != 429:
+        response.headers.pop("Retry-After", None)
+    return response
+
+
+def init_app(app) -> Limiter | None:
+    """Install the limiter; None when every rate limit is disabled."""
+    settings = app.config["SETTINGS"]
+    if settings["rate_limit.disable_all"]:
+        return None
+    api_limit = settings["rate_limit.api"]
+    limits = [
+        ApplicationLimit(
+            f"{LOGIN_LIMIT} per minute",
+            key_function=_client_and_path,
+            scope="login",
+            exempt_when=_exempt_from_login_limit,
+            error_message=message(LOGIN_LIMIT),
+        )
+    ]
+    if api_limit > 0:
+        limits.append(
+            ApplicationLimit(
+                f"{api_limit} per minute",
+                key_function=_client_and_path,
+                scope="api",
+                exempt_when=_exempt_from_api_limit,
+                error_message=message(api_limit),
+            )
+        )
+    limiter = Limiter(
+        key_func=_client_and_path,
+        application_limits=limits,
+        # Every path counts, including ones no route serves (Coder limits its whole router).
+        request_identifier=lambda: request.path,
+        storage_uri=settings["pycoderd.rate_limit_storage_url"],
+        strategy="moving-window",
+        headers_enabled=True,
+        retry_after="delta-seconds",
+        key_prefix=KEY_PREFIX,
+        # A storage outage lets requests through (logged) rather than failing them all.
+        swallow_errors=True,
+    )
+    # after_request hooks run last-registered first: this one sees the limiter's headers.
+    app.after_request(_retry_after_only_on_429)
+    limiter.init_app(app)
+    return limiter
