@@ -51,31 +51,25 @@ def _retry_after_only_on_429(response):
     return response
 
 
+def _per_minute(amount: int, scope: str, exempt) -> ApplicationLimit:
+    return ApplicationLimit(
+        f"{amount} per minute",
+        key_function=_client_and_path,
+        scope=scope,
+        exempt_when=exempt,
+        error_message=message(amount),
+    )
+
+
 def init_app(app) -> Limiter | None:
     """Install the limiter; None when every rate limit is disabled."""
     settings = app.config["SETTINGS"]
     if settings["rate_limit.disable_all"]:
         return None
     api_limit = settings["rate_limit.api"]
-    limits = [
-        ApplicationLimit(
-            f"{LOGIN_LIMIT} per minute",
-            key_function=_client_and_path,
-            scope="login",
-            exempt_when=_exempt_from_login_limit,
-            error_message=message(LOGIN_LIMIT),
-        )
-    ]
+    limits = [_per_minute(LOGIN_LIMIT, "login", _exempt_from_login_limit)]
     if api_limit > 0:
-        limits.append(
-            ApplicationLimit(
-                f"{api_limit} per minute",
-                key_function=_client_and_path,
-                scope="api",
-                exempt_when=_exempt_from_api_limit,
-                error_message=message(api_limit),
-            )
-        )
+        limits.append(_per_minute(api_limit, "api", _exempt_from_api_limit))
     limiter = Limiter(
         key_func=_client_and_path,
         application_limits=limits,
