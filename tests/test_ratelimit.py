@@ -140,7 +140,11 @@ def test_gunicorn_workers_share_one_budget_in_redis(tmp_path, redis_url):
     url, marker = redis_url
     server = live_server.start(
         tmp_path,
-        extra_env={"CODER_API_RATE_LIMIT": "5", "CODER_RATE_LIMIT_STORAGE_URL": url},
+        extra_env={
+            "CODER_DANGEROUS_DISABLE_RATE_LIMITS": "false",
+            "CODER_API_RATE_LIMIT": "5",
+            "CODER_RATE_LIMIT_STORAGE_URL": url,
+        },
         workers=2,
     )
     try:

@@ -50,6 +50,8 @@ def start(tmp_path: Path, extra_env: dict | None = None, workers: int = 1) -> Li
         "CODER_GUNICORN_WORKERS": str(workers),
         "CODER_LOGGING_HUMAN": str(tmp_path / "server.log"),
         "CODER_UPDATE_CHECK": "false",
+        # Load tests would trip the default limit; rate-limit tests turn it back on.
+        "CODER_DANGEROUS_DISABLE_RATE_LIMITS": "true",
         **(extra_env or {}),
     }
     log = open(tmp_path / "server.out", "w")  # noqa: SIM115 - closed with the process
