@@ -17,6 +17,7 @@ from app.api import fields, smorest
 from app.api import v0 as api_v0
 from app.api import v2 as api_v2
 from app.api.v2 import updatecheck as v2_updatecheck
+from app.devurls.proxy import DevURLProxy
 from app.proxy_headers import TrustedProxyFix, check_origins
 
 log = logging.getLogger("pycoderd.http")
@@ -63,6 +64,8 @@ def create_app(config: dict | None = None) -> Flask:
         check_origins(settings["proxy_trusted_origins"])
     except ValueError as exc:
         raise options.OptionError(f"CODER_PROXY_TRUSTED_ORIGINS: {exc}") from None
+    # Dev URL hosts are proxied before any routing; trusted proxy headers are applied first.
+    app.wsgi_app = app.extensions["devurl_proxy"] = DevURLProxy(app.wsgi_app, app)
     if settings["proxy_trusted_origins"]:
         app.wsgi_app = TrustedProxyFix(
             app.wsgi_app, settings["proxy_trusted_headers"], settings["proxy_trusted_origins"]

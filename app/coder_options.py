@@ -108,7 +108,7 @@ OPTIONS = (
     Option(
         name="Wildcard Access URL",
         key="wildcard_access_url",
-        type="url",
+        type="string",  # "*.example.com" is no URL; app.devurls.hosts parses it
         description=(
             "Specifies the wildcard hostname to use for workspace applications in the form "
             '"*.example.com".'
@@ -1503,6 +1503,21 @@ OPTIONS = (
         env="CODER_GUNICORN_WORKERS",
         yaml="gunicornWorkers",
         default="2",
+        group="pycoderd",
+        acted_on=True,
+    ),
+    Option(
+        name="Dev URL Proxy Timeout",
+        key="pycoderd.devurl_proxy_timeout",
+        type="duration",
+        description=(
+            "How long the dev URL proxy waits for a workspace to accept a connection or to "
+            "send data before answering 504."
+        ),
+        flag="devurl-proxy-timeout",
+        env="CODER_DEVURL_PROXY_TIMEOUT",
+        yaml="devurlProxyTimeout",
+        default="30s",
         group="pycoderd",
         acted_on=True,
     ),

@@ -76,6 +76,14 @@ class RateLimited(APIError):
     status, code, message = 429, "rate_limited", "Too many requests."
 
 
+class BadGateway(APIError):
+    status, code, message = 502, "bad_gateway", "The upstream did not answer."
+
+
+class GatewayTimeout(APIError):
+    status, code, message = 504, "gateway_timeout", "The upstream did not answer in time."
+
+
 class Unavailable(APIError):
     status, code, message = 503, "unavailable", "The service is temporarily unavailable."
 

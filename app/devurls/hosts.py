@@ -1,0 +1,111 @@
+"""Dev URL host names under the wildcard access URL (SPEC §8), built and parsed; no I/O."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+NAME_RE = re.compile(r"^[a-zA-Z]([a-zA-Z0-9_-]{0,41}[a-zA-Z0-9])?$")
+_PORT_LABEL = re.compile(r"^(\d{1,5})--(.+)$")
+
+
+@dataclass(frozen=True)
+class NamedAddress:
+    """`<name>--<username>`: a named dev URL of one of the user's workspaces."""
+
+    name: str
+    username: str
+
+
+@dataclass(frozen=True)
+class PortAddress:
+    """`<port>--<workspace>-<username>`: a port of one workspace, named or not."""
+
+    port: int
+    workspace: str
+    username: str
+
+
+@dataclass(frozen=True)
+class Wildcard:
+    """The dev URL host pattern, e.g. `*.apps.example.com` served over https."""
+
+    suffix: str  # lower-case host name after `*.`
+    scheme: str
+    port: str = ""  # ":8080" when the pattern names a port
+
+    @classmethod
+    def parse(cls, pattern: str, access_url: str = "") -> Wildcard | None:
+        """`*.suffix`, `*.suffix:port` or `scheme://*.suffix`; None when empty or malformed."""
+        pattern = (pattern or "").strip()
+        if not pattern:
+            return None
+        scheme = ""
+        if "://" in pattern:
+            scheme, _, pattern = pattern.partition("://")
+        pattern = pattern.rstrip("/")
+        if not pattern.startswith("*.") or "/" in pattern:
+            return None
+        host, port = _split_port(pattern[2:])
+        if not host or "*" in host:
+            return None
+        if not scheme:
+            scheme = urlsplit(access_url).scheme if access_url else ""
+        return cls(suffix=host.lower(), scheme=scheme or "http", port=f":{port}" if port else "")
+
+    @classmethod
+    def from_settings(cls, settings) -> Wildcard | None:
+        return cls.parse(settings["wildcard_access_url"], settings["access_url"])
+
+    def url(self, label: str) -> str:
+        return f"{self.scheme}://{label}.{self.suffix}{self.port}"
+
+    def label(self, host: str) -> str | None:
+        """The dev URL label of a request's Host (`name--user`), or None when not ours."""
+        hostname, _ = _split_port((host or "").strip().lower())
+        if not hostname.endswith("." + self.suffix):
+            return None
+        label = hostname[: -len(self.suffix) - 1]
+        if not label or "." in label:
+            return None
+        return label
+
+
+def named_label(name: str, username: str) -> str:
+    return f"{name}--{username}".lower()
+
+
+def port_label(port: int, workspace: str, username: str) -> str:
+    return f"{port}--{workspace}-{username}".lower()
+
+
+def addresses(label: str) -> list[NamedAddress | PortAddress]:
+    """Every reading of a label; names, workspaces and usernames may hold hyphens themselves."""
+    match = _PORT_LABEL.match(label)
+    if match:
+        port, rest = int(match.group(1)), match.group(2)
+        if not 1 <= port <= 65535:
+            return []
+        return [
+            PortAddress(port, rest[:i], rest[i + 1 :])
+            for i, char in enumerate(rest)
+            if char == "-" and 0 < i < len(rest) - 1
+        ]
+    found = []
+    start = label.find("--")
+    while start != -1:
+        name, username = label[:start], label[start + 2 :]
+        if NAME_RE.match(name) and username:
+            found.append(NamedAddress(name, username))
+        start = label.find("--", start + 1)
+    return found
+
+
+def _split_port(host: str) -> tuple[str, str]:
+    if host.startswith("["):  # IPv6 literal: never a dev URL
+        return host, ""
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit():
+        return name, port
+    return host, ""

@@ -1,0 +1,351 @@
+"""Dev URL rules: CRUD for a workspace's ports, and what the proxy needs to decide a request.
+
+Traffic is counted from the workspace's side: `rx_bytes` is what it received (request bodies),
+`tx_bytes` what it sent (response bodies).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+from peewee import IntegrityError, fn
+
+from app import errors, rbac
+from app.db import database
+from app.devurls import hosts, tickets
+from app.models import APIKey, DevURL, ProxyTrafficSample, User, Workspace
+from app.models.base import utcnow
+from app.models.devurls import ACCESS_LEVELS
+from app.services import api_keys, audit
+from app.services.context import Caller
+
+SCHEMES = ("http", "https")
+
+
+# --- CRUD ----------------------------------------------------------------------------------
+
+
+def workspace_for(viewer: User, workspace_id: str) -> Workspace:
+    """The workspace whose dev URLs the viewer may manage: its owner, site managers/admins."""
+    workspace = (
+        Workspace.select(Workspace, User)
+        .join(User)
+        .where(Workspace.id == workspace_id)
+        .get_or_none()
+    )
+    if workspace is None:
+        raise errors.NotFound()
+    if workspace.user_id != viewer.id:
+        rbac.require_visible(viewer, "devurls:manage_others")
+    return workspace
+
+
+def list_for(viewer: User, workspace_id: str) -> list[DevURL]:
+    workspace = workspace_for(viewer, workspace_id)
+    query = DevURL.select().where(DevURL.workspace == workspace.id).order_by(DevURL.port)
+    return [_attach(devurl, workspace) for devurl in query]
+
+
+def create(
+    caller: Caller,
+    workspace_id: str,
+    *,
+    port: int,
+    name: str | None = None,
+    access: str = "PRIVATE",
+    scheme: str = "http",
+) -> DevURL:
+    workspace = workspace_for(caller.user, workspace_id)
+    return _create(caller, workspace, port=port, name=name or None, access=access, scheme=scheme)
+
+
+def update(caller: Caller, workspace_id: str, devurl_id: str, **changes) -> DevURL:
+    """Change the given fields (None or absent: unchanged; an empty name: unnamed)."""
+    workspace = workspace_for(caller.user, workspace_id)
+    with database.atomic():
+        devurl = _get(workspace, devurl_id)
+        before = _fields(devurl)
+        for field in ("port", "access", "scheme"):
+            if changes.get(field) is not None:
+                setattr(devurl, field, changes[field])
+        if changes.get("name") is not None:
+            devurl.name = changes["name"] or None
+        _check(devurl)
+        _check_unique(workspace, devurl)
+        devurl.updated_at = utcnow()
+        _save(devurl)
+        audit.record(
+            caller,
+            action="write",
+            resource_type="devurl",
+            resource_id=devurl.id,
+            resource_target=_target(devurl),
+            organization_id=workspace.organization_id,
+            changes=audit.diff(before, _fields(devurl)),
+        )
+    return _attach(devurl, workspace)
+
+
+def delete(caller: Caller, workspace_id: str, devurl_id: str) -> None:
+    workspace = workspace_for(caller.user, workspace_id)
+    with database.atomic():
+        devurl = _get(workspace, devurl_id)
+        devurl.delete_instance()
+        audit.record(
+            caller,
+            action="delete",
+            resource_type="devurl",
+            resource_id=devurl.id,
+            resource_target=_target(devurl),
+            organization_id=workspace.organization_id,
+            changes=audit.diff(_fields(devurl), {}),
+        )
+
+
+def url(devurl: DevURL, wildcard: hosts.Wildcard | None) -> str:
+    """The dev URL's address (SPEC §8); empty when no wildcard access URL is set."""
+    if wildcard is None:
+        return ""
+    workspace = devurl.workspace
+    username = workspace.user.username
+    if devurl.name:
+        return wildcard.url(hosts.named_label(devurl.name, username))
+    return wildcard.url(hosts.port_label(devurl.port, workspace.name, username))
+
+
+def _create(caller: Caller, workspace: Workspace, **fields) -> DevURL:
+    devurl = DevURL(workspace=workspace, **fields)
+    _check(devurl)
+    with database.atomic():
+        _check_unique(workspace, devurl)
+        _save(devurl, force_insert=True)
+        audit.record(
+            caller,
+            action="create",
+            resource_type="devurl",
+            resource_id=devurl.id,
+            resource_target=_target(devurl),
+            organization_id=workspace.organization_id,
+            changes=audit.diff({}, _fields(devurl)),
+            status_code=201,
+        )
+    return _attach(devurl, workspace)
+
+
+def _get(workspace: Workspace, devurl_id: str) -> DevURL:
+    devurl = DevURL.get_or_none((DevURL.id == devurl_id) & (DevURL.workspace == workspace.id))
+    if devurl is None:
+        raise errors.NotFound()
+    return devurl
+
+
+def _check(devurl: DevURL) -> None:
+    problems = []
+    if devurl.name is not None and not hosts.NAME_RE.match(devurl.name):
+        problems.append(
+            (
+                "name",
+                "must start with a letter, end with a letter or digit, and hold at most "
+                "43 letters, digits, hyphens or underscores",
+            )
+        )
+    if not isinstance(devurl.port, int) or not 1 <= devurl.port <= 65535:
+        problems.append(("port", "must be between 1 and 65535"))
+    if devurl.access not in ACCESS_LEVELS:
+        problems.append(("access", f"must be one of {', '.join(ACCESS_LEVELS)}"))
+    if devurl.scheme not in SCHEMES:
+        problems.append(("scheme", "must be http or https"))
+    if problems:
+        raise errors.ValidationFailed(validations=problems)
+
+
+def _check_unique(workspace: Workspace, devurl: DevURL) -> None:
+    """One dev URL per port per workspace; a name once per user (it is the host name)."""
+    others = DevURL.select().where(DevURL.id != devurl.id)
+    if others.where((DevURL.workspace == workspace.id) & (DevURL.port == devurl.port)).exists():
+        raise errors.Conflict(f"This workspace already has a dev URL for port {devurl.port}.")
+    if devurl.name and (
+        others.join(Workspace)
+        .where(
+            (Workspace.user == workspace.user_id) & (fn.LOWER(DevURL.name) == devurl.name.lower())
+        )
+        .exists()
+    ):
+        raise errors.Conflict(f'You already have a dev URL named "{devurl.name}".')
+
+
+def _save(devurl: DevURL, force_insert: bool = False) -> None:
+    try:
+        with database.atomic():
+            devurl.save(force_insert=force_insert)
+    except IntegrityError:  # a concurrent request took the port first
+        raise errors.Conflict(
+            f"This workspace already has a dev URL for port {devurl.port}."
+        ) from None
+
+
+def _fields(devurl: DevURL) -> dict:
+    return {
+        "name": devurl.name,
+        "port": devurl.port,
+        "access": devurl.access,
+        "scheme": devurl.scheme,
+    }
+
+
+def _target(devurl: DevURL) -> str:
+    return devurl.name or f"port {devurl.port}"
+
+
+def _attach(devurl: DevURL, workspace: Workspace) -> DevURL:
+    """Share the already-loaded workspace (and its user) instead of querying per row."""
+    devurl.workspace = workspace
+    return devurl
+
+
+# --- the proxy's decisions -----------------------------------------------------------------
+
+
+@dataclass
+class Route:
+    """Where a dev URL host leads: the workspace, its owner and the port's record (if any)."""
+
+    workspace: Workspace
+    port: int
+    devurl: DevURL | None
+
+
+def resolve(label: str) -> Route | None:
+    """The route behind a host label (`name--user` or `port--workspace-user`), or None."""
+    for address in hosts.addresses(label):
+        if isinstance(address, hosts.NamedAddress):
+            devurl = (
+                DevURL.select(DevURL, Workspace, User)
+                .join(Workspace)
+                .join(User)
+                .where(
+                    (User.username_key == address.username)
+                    & (fn.LOWER(DevURL.name) == address.name)
+                )
+                .first()
+            )
+            if devurl is not None:
+                return Route(workspace=devurl.workspace, port=devurl.port, devurl=devurl)
+            continue
+        workspace = (
+            Workspace.select(Workspace, User)
+            .join(User)
+            .where(
+                (User.username_key == address.username)
+                & (fn.LOWER(Workspace.name) == address.workspace)
+            )
+            .first()
+        )
+        if workspace is not None:
+            devurl = DevURL.get_or_none(
+                (DevURL.workspace == workspace.id) & (DevURL.port == address.port)
+            )
+            if devurl is not None:
+                devurl.workspace = workspace
+            return Route(workspace=workspace, port=address.port, devurl=devurl)
+    return None
+
+
+def user_for_grant(user_id: str, key_id: str) -> User | None:
+    """The user a dev URL cookie speaks for, while the session that vouched for it lives."""
+    key = (
+        APIKey.select(APIKey, User)
+        .join(User)
+        .where((APIKey.id == key_id) & (APIKey.user == user_id))
+        .get_or_none()
+    )
+    if key is None or key.expires_at <= utcnow() or not key.user.is_active:
+        return None
+    return key.user
+
+
+def check_access(route: Route, user: User | None) -> None:
+    """PUBLIC anyone; AUTHED signed-in users; ORG the organization's members; PRIVATE the owner."""
+    access = route.devurl.access
+    if access == "PUBLIC":
+        return
+    if user is None:
+        raise errors.Unauthorized(
+            "Sign in to reach this dev URL.", detail=f"This dev URL is {access}."
+        )
+    if access == "AUTHED" or user.id == route.workspace.user_id:
+        return
+    if access == "ORG" and rbac.organization_roles(user, route.workspace.organization_id):
+        return
+    raise errors.Forbidden(
+        "You may not reach this dev URL.",
+        detail=f"This dev URL is {access}: "
+        + ("members of the workspace's organization only." if access == "ORG" else "owner only."),
+    )
+
+
+def open_port(caller: Caller, route: Route) -> Route:
+    """An unnamed port visited by the workspace's owner without a record: create it PRIVATE."""
+    if caller.user is None:
+        raise errors.Unauthorized("Sign in to reach this dev URL.")
+    if caller.user.id != route.workspace.user_id:
+        raise errors.NotFound()
+    try:
+        route.devurl = _create(caller, route.workspace, port=route.port, access="PRIVATE")
+    except errors.Conflict:  # created meanwhile by another request
+        route.devurl = DevURL.get(
+            (DevURL.workspace == route.workspace.id) & (DevURL.port == route.port)
+        )
+    return route
+
+
+@dataclass(frozen=True)
+class TrafficSample:
+    workspace_id: str
+    rx_bytes: int
+    tx_bytes: int
+    latency_ms: float
+    time: dt.datetime
+
+
+def record_traffic(samples: list[TrafficSample]) -> None:
+    if not samples:
+        return
+    rows = [
+        {
+            "time": s.time,
+            "workspace_id": s.workspace_id,
+            "rx_bytes": s.rx_bytes,
+            "tx_bytes": s.tx_bytes,
+            "latency_ms": s.latency_ms,
+        }
+        for s in samples
+    ]
+    with database.atomic():
+        ProxyTrafficSample.insert_many(rows).execute()
+
+
+def record_visit(workspace_id: str, visitor_id: str | None, now: dt.datetime) -> None:
+    """The workspace was opened and connected to now; the visitor was active today."""
+    with database.atomic():
+        Workspace.update(last_opened_at=now, last_connection_at=now).where(
+            Workspace.id == workspace_id
+        ).execute()
+        if visitor_id:
+            api_keys.record_activity(visitor_id, now.date())
+
+
+def ticket_redirect(user: User, key_id: str, target: str, wildcard, secret: str) -> str:
+    """Where to send a signed-in browser so that `target` (a dev URL) knows them: a ticket."""
+    parts = urlsplit(target or "")
+    label = wildcard.label(parts.netloc) if wildcard is not None else None
+    if parts.scheme not in SCHEMES or label is None:
+        raise errors.ValidationFailed(
+            validations=[("url", "must be an http(s) address under the wildcard access URL")]
+        )
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    grant = tickets.Grant(user_id=user.id, key_id=key_id, host=parts.netloc, path=path)
+    query = urlencode({"ticket": tickets.issue_ticket(secret, grant)})
+    return f"{parts.scheme}://{parts.netloc}{tickets.REDEEM_PATH}?{query}"

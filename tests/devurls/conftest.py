@@ -1,0 +1,73 @@
+"""Fixtures for dev URLs: an app with a wildcard, workspaces as rows, a real upstream."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+
+import pytest
+
+from app import db
+from app.models import Image, Organization, Registry, Workspace
+from app.services import organizations
+from tests.devurls.upstream import Upstream
+
+WILDCARD = "*.apps.test"
+SETTINGS = {
+    "CODER_ACCESS_URL": "http://coder.test",
+    "CODER_WILDCARD_ACCESS_URL": WILDCARD,
+    "CODER_WORKSPACE_NETWORK": "host",
+    "CODER_DEVURL_PROXY_TIMEOUT": "2s",
+}
+_counter = itertools.count(1)
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(**SETTINGS)
+
+
+@pytest.fixture
+def upstream():
+    server = Upstream()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def closed_port():
+    """A loopback port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_organization(*members):
+    n = next(_counter)
+    with db.database.connection_context():
+        organization = Organization.create(name=f"org{n}")
+        for user in members:
+            organizations.add_member(organization, user)
+    return organization
+
+
+def make_workspace(owner, *, organization=None, status="ON", name=None):
+    """A workspace row (no container): for the proxy, only its state and owner matter."""
+    n = next(_counter)
+    with db.database.connection_context():
+        organization = organization or organizations.default_organization()
+        registry = Registry.create(
+            organization=organization, friendly_name=f"r{n}", registry="127.0.0.1:5000"
+        )
+        image = Image.create(organization=organization, registry=registry, repository=f"img{n}")
+        return Workspace.create(
+            name=name or f"ws{n}",
+            user=owner,
+            organization=organization,
+            image=image,
+            container_status=status,
+        )
+
+
+def dev_host(label: str) -> str:
+    return f"{label}.apps.test"
