@@ -108,7 +108,7 @@ OPTIONS = (
     Option(
         name="Wildcard Access URL",
         key="wildcard_access_url",
-        type="string",  # "*.example.com" is no URL; app.devurls.hosts parses it
+        type="url",
         description=(
             "Specifies the wildcard hostname to use for workspace applications in the form "
             '"*.example.com".'

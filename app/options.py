@@ -156,7 +156,8 @@ def parse_value(option: Option, raw):
         return parse_duration(str(raw))
     if kind == "url":
         text = "" if raw is None else str(raw).strip()
-        if text:
+        # A wildcard host ("*.apps.example.com", the wildcard access URL) needs no scheme.
+        if text and not text.startswith("*."):
             parts = urlsplit(text)
             if not parts.scheme or not (parts.netloc or parts.path):
                 raise ValueError(f'invalid URL "{text}" (expected scheme://host)')
