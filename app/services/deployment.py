@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
+
+from peewee import JOIN, fn
+
 from app import options
+from app.db import database
+from app.models import ProvisionerJob, ProxyTrafficSample, Workspace
+from app.models.base import utcnow
 from app.option_types import Option
+from app.services import periodic
 
 # Where a value came from, as Coder names it. Values handed to the app factory by the program
 # that starts it (the test mapping) count as flags.
@@ -92,3 +101,116 @@ def ssh_config(settings) -> dict:
             for entry in settings["config_ssh.SSHConfigOptions"] or ()
         ),
     }
+
+
+# --- stats -------------------------------------------------------------------------------------
+
+STATS_WINDOW = dt.timedelta(minutes=15)
+
+# A workspace with a queued job is pending and one with a running job is building; otherwise its
+# container's status decides.
+_JOB_STATES = {"pending": "pending", "running": "building"}
+_CONTAINER_STATES = {"CREATING": "building", "ON": "running", "OFF": "stopped", "FAILED": "failed"}
+
+
+def _workspace_counts() -> dict:
+    counts = dict.fromkeys(("pending", "building", "running", "failed", "stopped"), 0)
+    active = (
+        ProvisionerJob.select(
+            ProvisionerJob.workspace.alias("workspace_id"),
+            fn.MAX(ProvisionerJob.status).alias("job_status"),  # "running" > "pending"
+        )
+        .where(ProvisionerJob.status.in_(tuple(_JOB_STATES)))
+        .group_by(ProvisionerJob.workspace)
+        .alias("active")
+    )
+    rows = (
+        Workspace.select(
+            Workspace.container_status, active.c.job_status, fn.COUNT(Workspace.id).alias("n")
+        )
+        .join(active, JOIN.LEFT_OUTER, on=(active.c.workspace_id == Workspace.id))
+        .group_by(Workspace.container_status, active.c.job_status)
+        .tuples()
+    )
+    for container_status, job_status, n in rows:
+        state = _JOB_STATES.get(job_status) or _CONTAINER_STATES.get(container_status)
+        if state:
+            counts[state] += n
+    return counts
+
+
+def _percentile(window, count: int, fraction: float) -> float:
+    """percentile_cont over latency_ms in the window, in SQL on either database."""
+    position = (count - 1) * fraction
+    lower = int(position)
+    values = [
+        row[0]
+        for row in window.select(ProxyTrafficSample.latency_ms)
+        .order_by(ProxyTrafficSample.latency_ms)
+        .limit(2)
+        .offset(lower)
+        .tuples()
+    ]
+    if len(values) == 1 or position == lower:
+        return float(values[0])
+    # Rounded to microseconds: interpolation noise (95.49999…) is not information.
+    return round(values[0] + (values[1] - values[0]) * (position - lower), 3)
+
+
+def _traffic(since: dt.datetime) -> dict:
+    window = ProxyTrafficSample.select().where(ProxyTrafficSample.time >= since)
+    count, rx, tx = (
+        window.select(
+            fn.COUNT(ProxyTrafficSample.id),
+            fn.COALESCE(fn.SUM(ProxyTrafficSample.rx_bytes), 0),
+            fn.COALESCE(fn.SUM(ProxyTrafficSample.tx_bytes), 0),
+        )
+        .tuples()
+        .get()
+    )
+    latency = {"P50": -1.0, "P95": -1.0}
+    if count:
+        latency = {"P50": _percentile(window, count, 0.5), "P95": _percentile(window, count, 0.95)}
+    return {"rx_bytes": int(rx), "tx_bytes": int(tx), "connection_latency_ms": latency}
+
+
+def stats(interval_ns: int, now: dt.datetime | None = None) -> dict:
+    """Workspace counts now, and proxy traffic over the last 15 minutes."""
+    collected_at = now or utcnow()
+    since = collected_at - STATS_WINDOW
+    with database.connection_context():
+        workspaces = {**_workspace_counts(), **_traffic(since)}
+    return {
+        "aggregated_from": since,
+        "collected_at": collected_at,
+        "next_update_at": collected_at + dt.timedelta(microseconds=interval_ns // 1000),
+        "session_count": {"vscode": 0, "ssh": 0, "jetbrains": 0, "reconnecting_pty": 0},
+        "workspaces": workspaces,
+    }
+
+
+class StatsCache:
+    """The latest stats, computed on first use and then refreshed in the background."""
+
+    def __init__(self, interval_ns: int):
+        self.interval_ns = max(interval_ns, 1_000_000)
+        self._latest: dict | None = None
+        self._lock = threading.Lock()
+        self._job = periodic.Periodic("deployment-stats", self.refresh, self._interval)
+
+    def _interval(self) -> float:
+        return self.interval_ns / 1e9
+
+    def refresh(self) -> dict:
+        self._latest = stats(self.interval_ns)
+        return self._latest
+
+    def latest(self) -> dict:
+        with self._lock:
+            if self._latest is None:
+                self.refresh()
+                self._job.start_later(self._interval())
+        return self._latest
+
+    def stop(self) -> None:
+        self._job.stop()

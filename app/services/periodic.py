@@ -23,11 +23,17 @@ class Periodic:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        """Start once; later calls do nothing."""
+        """Start once, running the job now; later calls do nothing."""
+        self.start_later(0)
+
+    def start_later(self, delay: float) -> None:
+        """Start once, running the job first after `delay` seconds; later calls do nothing."""
         with self._lock:
             if self._thread is not None:
                 return
-            self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+            self._thread = threading.Thread(
+                target=self._loop, args=(delay,), name=self.name, daemon=True
+            )
             self._thread.start()
             _running.add(self)
 
@@ -41,7 +47,9 @@ class Periodic:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
-    def _loop(self) -> None:
+    def _loop(self, delay: float) -> None:
+        if delay > 0 and self._stop.wait(delay):
+            return
         while not self._stop.is_set():
             try:
                 self._job()

@@ -5,8 +5,11 @@ from flask import current_app
 from flask.views import MethodView
 
 from app import auth, options, rbac
+from app.api.fields import Timestamp
 from app.api.smorest import Blueprint
 from app.services import deployment
+
+STATS = "pycoderd.deployment_stats"
 
 blp = Blueprint("v2_deployment", __name__, url_prefix="/api/v2/deployment", description="General")
 
@@ -80,6 +83,37 @@ class SSHConfigSchema(ma.Schema):
     ssh_config_options = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
 
 
+class LatencySchema(ma.Schema):
+    P50 = ma.fields.Float(metadata={"description": "Median, ms (-1: no data)"})
+    P95 = ma.fields.Float(metadata={"description": "95th percentile, ms (-1: no data)"})
+
+
+class WorkspaceStatsSchema(ma.Schema):
+    pending = ma.fields.Integer()
+    building = ma.fields.Integer()
+    running = ma.fields.Integer()
+    failed = ma.fields.Integer()
+    stopped = ma.fields.Integer()
+    connection_latency_ms = ma.fields.Nested(LatencySchema)
+    rx_bytes = ma.fields.Integer()
+    tx_bytes = ma.fields.Integer()
+
+
+class SessionCountSchema(ma.Schema):
+    vscode = ma.fields.Integer()
+    ssh = ma.fields.Integer()
+    jetbrains = ma.fields.Integer()
+    reconnecting_pty = ma.fields.Integer()
+
+
+class DeploymentStatsSchema(ma.Schema):
+    aggregated_from = Timestamp(metadata={"description": "Start of the traffic window"})
+    collected_at = Timestamp()
+    next_update_at = Timestamp()
+    session_count = ma.fields.Nested(SessionCountSchema)
+    workspaces = ma.fields.Nested(WorkspaceStatsSchema)
+
+
 @blp.route("/config")
 class DeploymentConfig(MethodView):
     @blp.login_required
@@ -98,3 +132,21 @@ class SSHConfig(MethodView):
     def get(self):
         """SSH Config"""
         return deployment.ssh_config(current_app.config["SETTINGS"])
+
+
+@blp.route("/stats")
+class DeploymentStats(MethodView):
+    @blp.login_required
+    @blp.response(200, DeploymentStatsSchema)
+    @blp.alt_response(403, response="FORBIDDEN")
+    def get(self):
+        """Get deployment stats"""
+        rbac.require(auth.current_user(), "deployment_stats:read")
+        return current_app.extensions[STATS].latest()
+
+
+def init_app(app) -> None:
+    """Stats are computed on first use, then refreshed every agent_stat_refresh_interval."""
+    app.extensions[STATS] = deployment.StatsCache(
+        app.config["SETTINGS"]["agent_stat_refresh_interval"]
+    )
