@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from bench import http_load
+from bench import http_load, proxy
 
 
 def main() -> None:
     sys.argv = [sys.argv[0]]
     http_load.main()
+    proxy.main()
 
 
 if __name__ == "__main__":

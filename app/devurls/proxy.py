@@ -68,6 +68,7 @@ class DevURLProxy:
         self.secure_cookie = settings["secure_auth_cookie"]
         self.refresh_expiry = not settings["disable_session_expiry_refresh"]
         self.recorder = Recorder()
+        self.pool = Pool()
 
     def __call__(self, environ, start_response):
         label = self.wildcard.label(environ.get("HTTP_HOST", "")) if self.wildcard else None
@@ -196,29 +197,22 @@ class DevURLProxy:
             address = self._address(route.workspace)
         except errors.APIError as error:
             return _error(error, start_response)
-        if devurl.scheme == "https":
-            context = ssl.create_default_context()
-            # Workspaces serve self-signed certificates on their own loopback or bridge.
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            conn = http.client.HTTPSConnection(
-                address, devurl.port, timeout=self.timeout, context=context
-            )
-        else:
-            conn = http.client.HTTPConnection(address, devurl.port, timeout=self.timeout)
-        method = environ["REQUEST_METHOD"]
+        key = (devurl.scheme, address, devurl.port)
         sample = Sample(route.workspace.id)
+        # Only bodiless requests go over a kept-alive connection: if the workspace closed it
+        # meanwhile, they can be sent again on a fresh one.
+        bodiless = not _is_chunked(environ) and environ.get("CONTENT_LENGTH", "") in ("", "0")
+        conn = self.pool.take(key) if bodiless else None
         try:
-            conn.putrequest(method, _target(environ), skip_host=True, skip_accept_encoding=True)
-            chunked = False
-            for name, value in _request_headers(environ):
-                conn.putheader(name, value)
-                chunked = chunked or (name == "Transfer-Encoding")
-            conn.endheaders()
-            sample.rx = _send_body(conn, environ, chunked)
-            started = time.perf_counter()
-            response = conn.getresponse()
-            sample.latency_ms = (time.perf_counter() - started) * 1000
+            if conn is not None:
+                try:
+                    response = self._exchange(conn, environ, sample)
+                except (ConnectionError, http.client.RemoteDisconnected, BrokenPipeError):
+                    conn.close()
+                    conn = None
+            if conn is None:
+                conn = self._connect(key)
+                response = self._exchange(conn, environ, sample)
         except TimeoutError:
             conn.close()
             return _error(
@@ -229,7 +223,8 @@ class DevURLProxy:
                 start_response,
             )
         except (OSError, http.client.HTTPException) as exc:
-            conn.close()
+            if conn is not None:
+                conn.close()
             return _error(
                 errors.BadGateway(
                     f"Nothing answers on port {devurl.port} of the workspace.",
@@ -243,7 +238,32 @@ class DevURLProxy:
             if name.lower() not in _hop_by_hop(response.getheader("Connection", ""))
         ]
         start_response(f"{response.status} {response.reason}", headers)
-        return Body(conn, response, sample, self.recorder)
+        return Body(conn, response, sample, self, key)
+
+    def _connect(self, key):
+        scheme, address, port = key
+        if scheme == "https":
+            context = ssl.create_default_context()
+            # Workspaces serve self-signed certificates on their own loopback or bridge.
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return http.client.HTTPSConnection(address, port, timeout=self.timeout, context=context)
+        return http.client.HTTPConnection(address, port, timeout=self.timeout)
+
+    def _exchange(self, conn, environ, sample):
+        conn.putrequest(
+            environ["REQUEST_METHOD"], _target(environ), skip_host=True, skip_accept_encoding=True
+        )
+        chunked = False
+        for name, value in _request_headers(environ):
+            conn.putheader(name, value)
+            chunked = chunked or (name == "Transfer-Encoding")
+        conn.endheaders()
+        sample.rx = _send_body(conn, environ, chunked)
+        started = time.perf_counter()
+        response = conn.getresponse()
+        sample.latency_ms = (time.perf_counter() - started) * 1000
+        return response
 
 
 class Sample:
@@ -257,17 +277,20 @@ class Sample:
 class Body:
     """The upstream's response body, relayed chunk by chunk; counted when the server closes it."""
 
-    def __init__(self, conn, response, sample: Sample, recorder: Recorder):
+    def __init__(self, conn, response, sample: Sample, proxy: DevURLProxy, key):
         self.conn = conn
         self.response = response
         self.sample = sample
-        self.recorder = recorder
+        self.proxy = proxy
+        self.key = key
+        self.complete = False
 
     def __iter__(self):
         try:
             while True:
                 chunk = self.response.read1(CHUNK)
                 if not chunk:
+                    self.complete = True
                     return
                 self.sample.tx += len(chunk)
                 yield chunk
@@ -276,8 +299,34 @@ class Body:
             log.warning("dev URL upstream failed mid-response: %s", exc)
 
     def close(self):
-        self.conn.close()
-        self.recorder.add(self.sample)
+        if self.complete and not self.response.will_close:
+            self.response.close()
+            self.proxy.pool.give(self.key, self.conn)
+        else:
+            self.conn.close()
+        self.proxy.recorder.add(self.sample)
+
+
+class Pool:
+    """Idle kept-alive upstream connections, a few per workspace port."""
+
+    def __init__(self, per_key: int = 16):
+        self.per_key = per_key
+        self.lock = threading.Lock()
+        self.idle: dict = {}
+
+    def take(self, key):
+        with self.lock:
+            conns = self.idle.get(key)
+            return conns.pop() if conns else None
+
+    def give(self, key, conn) -> None:
+        with self.lock:
+            conns = self.idle.setdefault(key, [])
+            if len(conns) < self.per_key:
+                conns.append(conn)
+                return
+        conn.close()
 
 
 class Recorder:

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
-from peewee import IntegrityError, fn
+from peewee import JOIN, IntegrityError, fn
 
 from app import errors, rbac
 from app.db import database
@@ -217,40 +217,100 @@ class Route:
     devurl: DevURL | None
 
 
+# Only what the proxy needs: building SQL for every column costs more than running it.
+_ROUTE_COLUMNS = (
+    Workspace.id,
+    Workspace.name,
+    Workspace.user,
+    Workspace.organization,
+    Workspace.container_status,
+    User.id,
+    User.username,
+)
+_DEVURL_COLUMNS = (
+    DevURL.id,
+    DevURL.workspace,
+    DevURL.name,
+    DevURL.port,
+    DevURL.access,
+    DevURL.scheme,
+)
+
+
 def resolve(label: str) -> Route | None:
     """The route behind a host label (`name--user` or `port--workspace-user`), or None."""
     for address in hosts.addresses(label):
         if isinstance(address, hosts.NamedAddress):
-            devurl = (
-                DevURL.select(DevURL, Workspace, User)
-                .join(Workspace)
-                .join(User)
-                .where(
-                    (User.username_key == address.username)
-                    & (fn.LOWER(DevURL.name) == address.name)
-                )
-                .first()
-            )
-            if devurl is not None:
-                return Route(workspace=devurl.workspace, port=devurl.port, devurl=devurl)
-            continue
-        workspace = (
-            Workspace.select(Workspace, User)
-            .join(User)
-            .where(
-                (User.username_key == address.username)
-                & (fn.LOWER(Workspace.name) == address.workspace)
-            )
-            .first()
-        )
-        if workspace is not None:
-            devurl = DevURL.get_or_none(
-                (DevURL.workspace == workspace.id) & (DevURL.port == address.port)
-            )
-            if devurl is not None:
-                devurl.workspace = workspace
-            return Route(workspace=workspace, port=address.port, devurl=devurl)
+            row = _first_row("named", _named_route, address.username, address.name)
+        else:
+            row = _first_row("port", _port_route, address.username, address.workspace, address.port)
+        if row is not None:
+            workspace, devurl = _route(*row)
+            port = devurl.port if devurl is not None else address.port
+            return Route(workspace=workspace, port=port, devurl=devurl)
     return None
+
+
+def _named_route(username, name):
+    return (
+        Workspace.select(*_ROUTE_COLUMNS, *_DEVURL_COLUMNS)
+        .join(User)
+        .join_from(Workspace, DevURL)
+        .where((User.username_key == username) & (fn.LOWER(DevURL.name) == name))
+        .limit(1)
+    )
+
+
+def _port_route(username, workspace, port):
+    return (
+        Workspace.select(*_ROUTE_COLUMNS, *_DEVURL_COLUMNS)
+        .join(User)
+        .join_from(
+            Workspace,
+            DevURL,
+            JOIN.LEFT_OUTER,
+            on=(DevURL.workspace == Workspace.id) & (DevURL.port == port),
+        )
+        .where((User.username_key == username) & (fn.LOWER(Workspace.name) == workspace))
+        .limit(1)
+    )
+
+
+_SQL: dict = {}
+
+
+def _first_row(kind: str, build, *values):
+    """Run a route query, its SQL built once per database kind (building costs ~10x running)."""
+    key = (kind, type(database.obj))
+    if key not in _SQL:
+        marks = [f"\x00mark{i}" for i in range(len(values))]
+        sql, params = build(*marks).sql()
+        _SQL[key] = sql, [marks.index(p) if p in marks else (p,) for p in params]
+    sql, order = _SQL[key]
+    params = [values[i] if isinstance(i, int) else i[0] for i in order]
+    return database.execute_sql(sql, params).fetchone()
+
+
+def _route(*values):
+    """(workspace, devurl or None) from one row of the columns above."""
+    workspace = Workspace(
+        id=values[0],
+        name=values[1],
+        user=User(id=values[5], username=values[6]),
+        organization=values[3],
+        container_status=values[4],
+    )
+    if values[7] is None:
+        return workspace, None
+    devurl = DevURL(
+        id=values[7],
+        workspace=workspace,
+        name=values[9],
+        port=values[10],
+        access=values[11],
+        scheme=values[12],
+    )
+    return workspace, devurl
 
 
 def user_for_grant(user_id: str, key_id: str) -> User | None:

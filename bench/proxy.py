@@ -1,0 +1,238 @@
+"""Dev URL proxy: throughput and latency through pycoderd against direct access to the same app.
+
+    .venv/bin/python -m bench.proxy [--duration 10] [--connections 16]
+
+The upstream is a small Flask app (a stand-in for a workspace's dev server) on pycoderd's
+gunicorn configuration; pycoderd serves it as a PUBLIC and as an AUTHED dev URL on the host
+network. wrk loads each way in turn from a second process over loopback: small JSON answers
+(requests/s, p50/p99) and 1 MiB bodies (MB/s). Goal: at least half the direct throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import report
+from bench.http_load import free_port, start, stop
+
+ROOT = Path(__file__).resolve().parent.parent
+GOAL = 0.5
+BLOB = bytes(range(256)) * 4096  # 1 MiB
+
+
+def create_upstream_app():
+    from flask import Flask, Response, jsonify
+
+    app = Flask("upstream")
+
+    @app.get("/small")
+    def small():
+        return jsonify({"message": "hello from the workspace", "ok": True})
+
+    @app.get("/blob")
+    def blob():
+        chunks = (BLOB[i : i + 65536] for i in range(0, len(BLOB), 65536))
+        return Response(
+            chunks, mimetype="application/octet-stream", headers={"Content-Length": str(len(BLOB))}
+        )
+
+    @app.get("/healthz")
+    def healthz():
+        return "OK"
+
+    return app
+
+
+def serve_upstream() -> None:
+    from app import options
+    from app.gunicorn_server import PycoderdServer, gunicorn_options
+
+    class UpstreamServer(PycoderdServer):
+        def load(self):
+            return create_upstream_app()
+
+    UpstreamServer({}, gunicorn_options(options.load())).run()
+
+
+def seed(env: dict, port: int) -> str:
+    """A workspace that is ON with a PUBLIC and an AUTHED dev URL on `port`; returns a token."""
+    os.environ.update(env)
+    from app import create_app, db
+    from app.models import DevURL, Image, Registry, Workspace
+    from app.services import api_keys, organizations, users
+    from app.services.context import Caller
+
+    create_app()
+    db.upgrade()
+    caller = Caller(user=None, user_agent="bench")
+    with db.database.connection_context():
+        owner = users.create(caller, username="bench", email="bench@example.com")
+        organization = organizations.default_organization()
+        registry = Registry.create(organization=organization, friendly_name="r", registry="r")
+        image = Image.create(organization=organization, registry=registry, repository="i")
+        for name, access in (("pub", "PUBLIC"), ("authed", "AUTHED")):
+            workspace = Workspace.create(
+                name=name,
+                user=owner,
+                organization=organization,
+                image=image,
+                container_status="ON",
+            )
+            DevURL.create(workspace=workspace, port=port, name=name, access=access)
+        token = api_keys.create(caller, owner, lifetime_seconds=86400).token
+    db.close()
+    return token
+
+
+def run_wrk(url: str, args, headers: dict) -> dict:
+    command = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    result = wrk_parse(output)
+    return result
+
+
+def wrk_parse(output: str) -> dict:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    transfer = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", output)
+    scale = {"B": 1e-6, "KB": 1e-3, "MB": 1.0, "GB": 1e3}[transfer.group(2)]
+    latency = {}
+    for pct, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", output, re.M):
+        latency[pct] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    return {
+        "rps": rps,
+        "mbps": float(transfer.group(1)) * scale,
+        "p50": latency["50"],
+        "p99": latency["99"],
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--serve-upstream", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_upstream:
+        serve_upstream()
+        return
+
+    workdir = Path(tempfile.mkdtemp(prefix="pycoderd-bench-proxy-"))
+    upstream_port = free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "CODER_SQLITE_PATH": str(workdir / "bench.sqlite3"),
+        "CODER_SECRET_KEY": "bench-secret",
+        "CODER_LOGGING_HUMAN": "",
+        "CODER_GUNICORN_WORKERS": "2",
+        "CODER_DANGEROUS_DISABLE_RATE_LIMITS": "true",
+        "CODER_WILDCARD_ACCESS_URL": "*.apps.bench",
+        "CODER_WORKSPACE_NETWORK": "host",
+    }
+    token = seed(env, upstream_port)
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "bench.proxy", "--serve-upstream"],
+        env={**env, "CODER_HTTP_ADDRESS": f"127.0.0.1:{upstream_port}"},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    load_before = os.getloadavg()
+    rows = []
+    try:
+        direct_url = f"http://127.0.0.1:{upstream_port}"
+        start_upstream_wait(direct_url)
+        process, url = start("pycoderd", env)
+        try:
+            for path in ("/small", "/blob"):
+                direct = run_wrk(direct_url + path, args, {})
+                public = run_wrk(url + path, args, {"Host": "pub--bench.apps.bench"})
+                authed = run_wrk(
+                    url + path,
+                    args,
+                    {"Host": "authed--bench.apps.bench", "Coder-Session-Token": token},
+                )
+                rows.append((path, direct, public, authed))
+        finally:
+            stop(process)
+    finally:
+        stop(upstream)
+    load_after = os.getloadavg()
+    text = render(args, rows, load_before, load_after)
+    print(text)
+    if not args.no_write:
+        report.write_section("Dev URL proxy", text)
+
+
+def start_upstream_wait(url: str) -> None:
+    import time
+
+    import requests
+
+    for _ in range(150):
+        try:
+            requests.get(url + "/healthz", timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise RuntimeError("the upstream did not start")
+
+
+def render(args, rows, load_before, load_after) -> str:
+    loads = " / ".join(f"{v:.2f}" for v in load_before), " / ".join(f"{v:.2f}" for v in load_after)
+    lines = [
+        f"Command: `make bench` (or `.venv/bin/python -m bench.proxy --duration {args.duration} "
+        f"--connections {args.connections}`)  ",
+        f"Machine: {os.cpu_count()} cores, {platform.platform()}, Python "
+        f"{platform.python_version()}; date {dt.date.today().isoformat()}; SQLite; wrk -t2 "
+        f"-c{args.connections} -d{args.duration}s over loopback; upstream and pycoderd each on "
+        "2 gthread gunicorn workers, sharing the same cores.  ",
+        f"Load average (1/5/15 min) before: {loads[0]}; after: {loads[1]}.",
+        "",
+        "| upstream path | way | req/s | MB/s | ratio to direct | goal | p50 ms | p99 ms "
+        "| non-2xx |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for path, direct, public, authed in rows:
+        key = "rps" if path == "/small" else "mbps"
+        for way, result in (
+            ("direct", direct),
+            ("proxy, PUBLIC", public),
+            ("proxy, AUTHED + token", authed),
+        ):
+            ratio = result[key] / direct[key] if direct[key] else 0.0
+            goal = (
+                ""
+                if way == "direct"
+                else (
+                    f"≥ {GOAL} ({'met' if ratio >= GOAL and not result['errors'] else 'NOT met'})"
+                )
+            )
+            lines.append(
+                f"| {path} | {way} | {result['rps']:.0f} | {result['mbps']:.1f} | "
+                f"{ratio:.2f} | {goal} | {result['p50']:.2f} | {result['p99']:.2f} | "
+                f"{result['errors']} |"
+            )
+    lines += [
+        "",
+        "The ratio compares requests/s for `/small` (a ~50-byte JSON answer) and MB/s for "
+        "`/blob` (1 MiB per response).",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
