@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import weakref
 from pathlib import Path
 
 from peewee import DatabaseProxy, OperationalError, SqliteDatabase
@@ -59,6 +61,62 @@ def close() -> None:
     """
     if not database.is_closed():
         database.close()
+
+
+class PreparedSelect:
+    """A model SELECT rendered to SQL once per database, then re-run with new values.
+
+    Peewee renders SQL from its query tree and resolves the result columns on every execution;
+    for a wide join that costs more than running the query (the per-request key lookup spent
+    1.3 ms of 2 ms there). Here both are done once: `build(*placeholders)` returns the query,
+    its placeholders standing for the values later given to `first(*values)` (database values:
+    strings, numbers); rows are turned into models (joined models attached, as `get()` does)
+    by peewee's own cursor wrapper, initialized once from the first result.
+    """
+
+    def __init__(self, build):
+        self.build = build
+        self._rendered = weakref.WeakKeyDictionary()  # database -> _Rendered
+        self._lock = threading.Lock()
+
+    def _render(self, db) -> _Rendered:
+        with self._lock:
+            rendered = self._rendered.get(db)
+            if rendered is None:
+                count = self.build.__code__.co_argcount
+                markers = tuple(f"\x00prepared-{i}\x00" for i in range(count))
+                query = self.build(*markers)
+                sql, params = query.sql()
+                slots = [markers.index(p) if p in markers else None for p in params]
+                rendered = self._rendered[db] = _Rendered(query, sql, params, slots)
+            return rendered
+
+    def first(self, *values):
+        """The first row as a model instance, or None."""
+        rendered = self._rendered.get(database.obj) or self._render(database.obj)
+        bound = [
+            values[s] if s is not None else p
+            for p, s in zip(rendered.params, rendered.slots, strict=True)
+        ]
+        cursor = database.execute_sql(rendered.sql, bound)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        wrapper = rendered.wrapper
+        if wrapper is None:
+            wrapper = rendered.query._get_cursor_wrapper(cursor)
+            wrapper.initialize()  # from cursor.description, the same on every run of this SQL
+            wrapper.cursor = None
+            rendered.wrapper = wrapper
+        return wrapper.process_row(row)
+
+
+class _Rendered:
+    __slots__ = ("query", "sql", "params", "slots", "wrapper")
+
+    def __init__(self, query, sql, params, slots):
+        self.query, self.sql, self.params, self.slots = query, sql, params, slots
+        self.wrapper = None
 
 
 def migration_runner() -> Runner:

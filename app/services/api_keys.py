@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from app import errors, tokens
+from app import db, errors, tokens
 from app.db import database
 from app.models import APIKey, User, UserActivity
 from app.models.base import utcnow
@@ -76,6 +76,11 @@ def create(
     return NewKey(key=key, token=f"{key_id}-{secret}")
 
 
+_KEY_WITH_USER = db.PreparedSelect(
+    lambda key_id: APIKey.select(APIKey, User).join(User).where(APIKey.id == key_id).limit(1)
+)
+
+
 class AuthenticationFailed(errors.Unauthorized):
     """401 with Coder's detail text saying which check failed."""
 
@@ -90,7 +95,7 @@ def authenticate(token: str) -> APIKey:
         key_id, secret = tokens.split(token)
     except tokens.TokenFormatError as exc:
         raise AuthenticationFailed(detail=f"Invalid API key format: {exc}.") from None
-    key = APIKey.select(APIKey, User).join(User).where(APIKey.id == key_id).get_or_none()
+    key = _KEY_WITH_USER.first(key_id)
     if key is None:
         raise AuthenticationFailed(detail="API key is invalid.")
     if not tokens.secret_matches(secret, key.hashed_secret):

@@ -1,0 +1,34 @@
+"""PreparedSelect: SQL rendered once, rows hydrated like peewee's get(), one query per call."""
+
+from playhouse.test_utils import count_queries
+
+from app import db
+from app.models import APIKey, User
+from tests.factories import make_token, make_user
+
+KEY_WITH_USER = db.PreparedSelect(
+    lambda key_id: APIKey.select(APIKey, User).join(User).where(APIKey.id == key_id).limit(1)
+)
+
+
+def test_same_rows_as_get_with_the_join_attached(app):
+    user = make_user(username="prepared")
+    ids = [make_token(user, name=f"t{n}").split("-")[0] for n in range(3)]
+    with db.database.connection_context():
+        for key_id in ids:
+            expected = APIKey.select(APIKey, User).join(User).where(APIKey.id == key_id).get()
+            with count_queries() as counter:
+                found = KEY_WITH_USER.first(key_id)
+                assert found.user.username == "prepared"  # joined: no second query
+            assert counter.count == 1
+            assert found.__data__ == expected.__data__
+            assert found.user.__data__ == expected.user.__data__
+            assert found.expires_at == expected.expires_at
+
+
+def test_no_row(app):
+    make_token(make_user())
+    with db.database.connection_context():
+        assert KEY_WITH_USER.first("0123456789") is None
+        assert KEY_WITH_USER.first("'; DROP TABLE apikey; --") is None
+        assert APIKey.select().count() == 1
