@@ -40,7 +40,10 @@ lint: $(STAMP)
 openapi: $(STAMP)
 	$(VENV)/bin/pycoderd openapi write docs/openapi
 
+# HTTP overhead against a bare Flask endpoint (wrk from Debian: apt-get install wrk), then the
+# scale runs; each writes its section of BENCHMARKS.md.
 bench: $(STAMP)
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk (or bash .ci/services.sh)" >&2; exit 1; }
 	$(PY) -m bench.run
 
 clean:

@@ -34,9 +34,20 @@ command -v chromium >/dev/null || missing+=(chromium chromium-driver)
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' \
   || missing+=(busybox-static)
+# nginx for the reverse-proxy gate (tests/gates: its own config on a free port, never the
+# system service) and wrk for `make bench`.
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v wrk >/dev/null || missing+=(wrk)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
+  # Installing must not start the packages' system services (nginx would take port 80).
+  no_start=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    no_start=1
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  [ -z "$no_start" ] || rm -f /usr/sbin/policy-rc.d
 fi
 
 # Redis on 127.0.0.1:6379: shared rate-limit budgets across workers and instances.
