@@ -17,6 +17,7 @@ import hashlib
 import ipaddress
 import json
 import re
+import socket
 import tarfile
 import threading
 import time
@@ -102,7 +103,10 @@ def split_host(host: str) -> tuple[str, int | None]:
 
 
 def valid_host(host: str) -> bool:
+    """host[:port]; like Docker, a bare single label is a namespace, not a host (but localhost)."""
     if not host or len(host) > 255 or not HOST_RE.match(host):
+        return False
+    if "." not in host and ":" not in host and host.lower() != "localhost":
         return False
     port = split_host(host)[1]
     return port is None or 0 < port < 65536
@@ -141,27 +145,36 @@ def _guarded_adapter(insecure: frozenset[str]) -> HTTPAdapter:
     changes between check and use nor a redirect can reach an internal address.
     """
 
-    def check(conn) -> None:
-        peer = conn.sock.getpeername()[0] if conn.sock is not None else None
-        if peer and not _public(peer) and not _host_listed(insecure, conn.host.lower(), conn.port):
-            conn.sock.close()
-            conn.sock = None
-            raise _ForbiddenAddress(
-                f"registry host {conn.host} resolves to the non-public address {peer}; "
-                "list it in CODER_REGISTRY_INSECURE to allow it"
-            )
+    def refuse(conn, address: str):
+        return _ForbiddenAddress(
+            f"registry host {conn.host} resolves to the non-public address {address}; "
+            "list it in CODER_REGISTRY_INSECURE to allow it"
+        )
+
+    def guarded(conn, new_conn):
+        if _host_listed(insecure, conn.host.lower(), conn.port):
+            return new_conn()
+        try:  # refuse before connecting, so closed and open internal ports look the same
+            infos = socket.getaddrinfo(conn.host, conn.port, type=socket.SOCK_STREAM)
+        except OSError:
+            infos = []  # let the connection attempt report the resolution failure
+        for info in infos:
+            if not _public(info[4][0]):
+                raise refuse(conn, info[4][0])
+        sock = new_conn()
+        peer = sock.getpeername()[0]
+        if not _public(peer):  # the name changed its answer between the check and the connect
+            sock.close()
+            raise refuse(conn, peer)
+        return sock
 
     class GuardedHTTPConnection(HTTPConnection):
-        def connect(self):
-            super().connect()
-            check(self)
+        def _new_conn(self):
+            return guarded(self, super()._new_conn)
 
     class GuardedHTTPSConnection(HTTPSConnection):
         def _new_conn(self):
-            sock = super()._new_conn()
-            self.sock = sock
-            check(self)
-            return sock
+            return guarded(self, super()._new_conn)
 
     class GuardedHTTPPool(HTTPConnectionPool):
         ConnectionCls = GuardedHTTPConnection

@@ -1,0 +1,216 @@
+"""v0 wire shapes of images, tags, registries, and the workspaces images embed."""
+
+from __future__ import annotations
+
+import json
+
+import marshmallow as ma
+from marshmallow import validate
+
+from app.api.fields import Timestamp
+
+
+class Text(ma.fields.String):
+    """A string without NUL characters (PostgreSQL cannot store them)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ma.ValidationError("must not contain NUL characters")
+        return text
+
+
+def _json_list(text):
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
+
+
+class LatestStatSchema(ma.Schema):
+    time = Timestamp(attribute="stat_time", allow_none=True)
+    last_online = Timestamp(allow_none=True)
+    container_status = ma.fields.String(
+        metadata={"description": "CREATING, OFF, ON, FAILED or UNKNOWN"}
+    )
+    stat_error = ma.fields.String()
+    cpu_usage = ma.fields.Float()
+    memory_total = ma.fields.Integer()
+    memory_usage = ma.fields.Integer()
+    disk_total = ma.fields.Integer()
+    disk_used = ma.fields.Integer()
+
+
+class RebuildMessageSchema(ma.Schema):
+    text = ma.fields.String()
+    required = ma.fields.Boolean()
+    auto_off_threshold = ma.fields.Integer()
+
+
+class WorkspaceSchema(ma.Schema):
+    """SPEC §5 Workspace, read from an app.models.Workspace row (shared with the workspaces API)."""
+
+    id = ma.fields.String()
+    name = ma.fields.String()
+    image_id = ma.fields.String()
+    image_tag = ma.fields.String()
+    organization_id = ma.fields.String()
+    user_id = ma.fields.String()
+    last_built_at = Timestamp(allow_none=True)
+    cpu_cores = ma.fields.Float()
+    memory_gb = ma.fields.Float()
+    disk_gb = ma.fields.Integer()
+    gpus = ma.fields.Integer()
+    updating = ma.fields.Function(
+        lambda w: bool(getattr(w, "updating", False)),
+        metadata={"description": "A build is queued or running"},
+    )
+    latest_stat = ma.fields.Function(
+        lambda w: LatestStatSchema().dump(w), metadata={"description": "LatestStat"}
+    )
+    rebuild_messages = ma.fields.Function(
+        lambda w: RebuildMessageSchema(many=True).dump(_json_list(w.rebuild_messages))
+    )
+    created_at = Timestamp()
+    updated_at = Timestamp()
+    last_opened_at = Timestamp(allow_none=True)
+    last_connection_at = Timestamp(allow_none=True)
+    auto_off_threshold = ma.fields.Integer(
+        attribute="auto_off_threshold_ms", metadata={"description": "Milliseconds"}
+    )
+    use_container_vm = ma.fields.Boolean()
+    resource_pool_id = ma.fields.String()
+
+
+class RegistrySchema(ma.Schema):
+    id = ma.fields.String()
+    organization_id = ma.fields.String()
+    friendly_name = ma.fields.String()
+    registry = ma.fields.String(metadata={"description": "host[:port]"})
+    created_at = Timestamp()
+    updated_at = Timestamp()
+
+
+class OSReleaseSchema(ma.Schema):
+    id = ma.fields.String()
+    pretty_name = ma.fields.String()
+    home_url = ma.fields.String()
+
+
+class ImageTagSchema(ma.Schema):
+    image_id = ma.fields.String()
+    tag = ma.fields.String()
+    latest_hash = ma.fields.String(metadata={"description": "Manifest digest"})
+    hash_last_updated_at = Timestamp(allow_none=True)
+    os_release = ma.fields.Function(
+        lambda tag: json.loads(tag.os_release) if tag.os_release else None,
+        allow_none=True,
+        metadata={"description": "OSRelease {id, pretty_name, home_url}, or null"},
+    )
+    workspaces = ma.fields.List(
+        ma.fields.Nested(WorkspaceSchema), attribute="workspace_rows", allow_none=True
+    )
+    created_at = Timestamp()
+    updated_at = Timestamp()
+
+
+class ImageSchema(ma.Schema):
+    id = ma.fields.String()
+    organization_id = ma.fields.String()
+    repository = ma.fields.String()
+    description = ma.fields.String()
+    url = ma.fields.String()
+    registry = ma.fields.Nested(RegistrySchema, attribute="registry_row")
+    default_tag = ma.fields.Nested(ImageTagSchema, attribute="default_tag_row", allow_none=True)
+    default_cpu_cores = ma.fields.Float()
+    default_memory_gb = ma.fields.Float()
+    default_disk_gb = ma.fields.Integer()
+    deprecated = ma.fields.Boolean()
+    created_at = Timestamp()
+    updated_at = Timestamp()
+    workspaces = ma.fields.List(
+        ma.fields.Nested(WorkspaceSchema),
+        attribute="workspace_rows",
+        metadata={"description": "Absent when workspaces=false"},
+    )
+
+    @ma.post_dump(pass_original=True)
+    def _drop_workspaces(self, data, original, **kwargs):
+        if getattr(original, "workspace_rows", None) is None:
+            data.pop("workspaces", None)
+        return data
+
+
+class ImageQueryArgsSchema(ma.Schema):
+    org = Text(metadata={"description": "Organization id (`default` allowed)"})
+    workspaces = ma.fields.Boolean(
+        load_default=True, metadata={"description": "Embed the workspaces built from each image"}
+    )
+
+
+class ImageGetArgsSchema(ma.Schema):
+    workspaces = ma.fields.Boolean(load_default=True)
+
+
+class NewRegistrySchema(ma.Schema):
+    friendly_name = Text(validate=validate.Length(max=255))
+    registry = Text(required=True, validate=validate.Length(min=1, max=255))
+    username = Text(validate=validate.Length(max=255), allow_none=True)
+    password = Text(load_only=True, validate=validate.Length(max=1024), allow_none=True)
+
+
+CPU = validate.Range(min=0, max=1024)
+MEMORY = validate.Range(min=0, max=65536)
+DISK = validate.Range(min=0, max=1_000_000)
+
+
+class ImageCreateSchema(ma.Schema):
+    registry_id = Text(validate=validate.Length(max=36))
+    new_registry = ma.fields.Nested(NewRegistrySchema)
+    repository = Text(required=True, validate=validate.Length(min=1, max=255))
+    org_id = Text(load_default="default", validate=validate.Length(max=36))
+    tag = Text(load_default="latest", validate=validate.Length(min=1, max=128))
+    default_cpu_cores = ma.fields.Float(validate=CPU, allow_none=True)
+    default_memory_gb = ma.fields.Float(validate=MEMORY, allow_none=True)
+    default_disk_gb = ma.fields.Integer(validate=DISK, allow_none=True)
+    description = Text(validate=validate.Length(max=4096), allow_none=True)
+    url = Text(validate=validate.Length(max=1024), allow_none=True)
+
+    @ma.validates_schema
+    def _one_registry(self, data, **kwargs):
+        if bool(data.get("registry_id")) == bool(data.get("new_registry")):
+            raise ma.ValidationError("give exactly one of registry_id and new_registry")
+
+
+class ImageUpdateSchema(ma.Schema):
+    """Every field optional; null or absent means unchanged."""
+
+    description = Text(validate=validate.Length(max=4096), allow_none=True)
+    url = Text(validate=validate.Length(max=1024), allow_none=True)
+    default_cpu_cores = ma.fields.Float(validate=CPU, allow_none=True)
+    default_memory_gb = ma.fields.Float(validate=MEMORY, allow_none=True)
+    default_disk_gb = ma.fields.Integer(validate=DISK, allow_none=True)
+    deprecated = ma.fields.Boolean(allow_none=True)
+    default_tag = Text(validate=validate.Length(min=1, max=128), allow_none=True)
+
+
+class RefreshSchema(ma.Schema):
+    """No fields: the seed sends `{}`."""
+
+
+class TagCreateSchema(ma.Schema):
+    tag = Text(required=True, validate=validate.Length(min=1, max=128))
+
+
+class RegistryQueryArgsSchema(ma.Schema):
+    org = Text(metadata={"description": "Organization id (`default` allowed)"})
+
+
+class RegistryUpdateSchema(ma.Schema):
+    """Every field optional; null or absent means unchanged. Credentials are write-only."""
+
+    friendly_name = Text(validate=validate.Length(min=1, max=255), allow_none=True)
+    registry = Text(validate=validate.Length(min=1, max=255), allow_none=True)
+    username = Text(validate=validate.Length(max=255), allow_none=True)
+    password = Text(load_only=True, validate=validate.Length(max=1024), allow_none=True)
