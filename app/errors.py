@@ -180,13 +180,18 @@ def handle_exception(exc: Exception):
                 if name in exc.response.headers:
                     error.headers[name] = exc.response.headers[name]
     else:
-        if _is_database_unavailable(exc):
-            log.error("database unavailable: %s", exc)
-            error = Unavailable("The database is unavailable. Try again shortly.")
-        else:
+        error = unexpected(exc)
+        if error.status == 500:
             log.exception("unhandled error on %s %s", request.method, request.path)
-            error = APIError()
     return render(error)
+
+
+def unexpected(exc: Exception) -> APIError:
+    """What to answer for an exception nobody raised on purpose: 503 or 500."""
+    if _is_database_unavailable(exc):
+        log.error("database unavailable: %s", exc)
+        return Unavailable("The database is unavailable. Try again shortly.")
+    return APIError()
 
 
 # SQLite errors that mean "busy or unreachable now", not "this request is wrong".

@@ -81,9 +81,11 @@ class DevURLProxy:
             route, user = self._decide(request, label)
         except errors.APIError as error:
             return _error(error, start_response)
-        except Exception:
-            log.exception("dev URL proxy failed on %s %s", request.host, request.path)
-            return _error(errors.APIError(), start_response)
+        except Exception as exc:
+            error = errors.unexpected(exc)
+            if error.status == 500:
+                log.exception("dev URL proxy failed on %s %s", request.host, request.path)
+            return _error(error, start_response)
         finally:
             db.close()
         return self._forward(environ, start_response, route, user)
