@@ -294,3 +294,17 @@ def test_bad_wildcard_is_refused(make_app):
 
     with pytest.raises(OptionError, match="CODER_WILDCARD_ACCESS_URL"):
         make_app(CODER_WILDCARD_ACCESS_URL="apps.example.com")
+
+
+def test_unreachable_database_is_503(tmp_path, make_app):
+    from app import create_app
+    from tests.conftest import base_config
+    from tests.devurls.conftest import SETTINGS
+    from tests.support.live_server import free_port
+
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/pycoderd"
+    config = {**base_config(tmp_path), **SETTINGS, "CODER_PG_CONNECTION_URL": url}
+    client = create_app(config).test_client()
+    response = _visit(client, "http://web--owner.apps.test/")
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "unavailable"
