@@ -12,7 +12,7 @@ from urllib.parse import urlencode, urlsplit
 
 from peewee import JOIN, IntegrityError, fn
 
-from app import errors, rbac
+from app import db, errors, rbac
 from app.db import database
 from app.devurls import hosts, tickets
 from app.models import APIKey, DevURL, ProxyTrafficSample, User, Workspace
@@ -241,9 +241,9 @@ def resolve(label: str) -> Route | None:
     """The route behind a host label (`name--user` or `port--workspace-user`), or None."""
     for address in hosts.addresses(label):
         if isinstance(address, hosts.NamedAddress):
-            row = _first_row("named", _named_route, address.username, address.name)
+            row = _NAMED_ROUTE.first(address.username, address.name)
         else:
-            row = _first_row("port", _port_route, address.username, address.workspace, address.port)
+            row = _PORT_ROUTE.first(address.username, address.workspace, address.port)
         if row is not None:
             workspace, devurl = _route(*row)
             port = devurl.port if devurl is not None else address.port
@@ -251,18 +251,18 @@ def resolve(label: str) -> Route | None:
     return None
 
 
-def _named_route(username, name):
-    return (
+_NAMED_ROUTE = db.PreparedSelect(
+    lambda username, name: (
         Workspace.select(*_ROUTE_COLUMNS, *_DEVURL_COLUMNS)
         .join(User)
         .join_from(Workspace, DevURL)
         .where((User.username_key == username) & (fn.LOWER(DevURL.name) == name))
         .limit(1)
+        .tuples()
     )
-
-
-def _port_route(username, workspace, port):
-    return (
+)
+_PORT_ROUTE = db.PreparedSelect(
+    lambda username, workspace, port: (
         Workspace.select(*_ROUTE_COLUMNS, *_DEVURL_COLUMNS)
         .join(User)
         .join_from(
@@ -273,22 +273,9 @@ def _port_route(username, workspace, port):
         )
         .where((User.username_key == username) & (fn.LOWER(Workspace.name) == workspace))
         .limit(1)
+        .tuples()
     )
-
-
-_SQL: dict = {}
-
-
-def _first_row(kind: str, build, *values):
-    """Run a route query, its SQL built once per database kind (building costs ~10x running)."""
-    key = (kind, type(database.obj))
-    if key not in _SQL:
-        marks = [f"\x00mark{i}" for i in range(len(values))]
-        sql, params = build(*marks).sql()
-        _SQL[key] = sql, [marks.index(p) if p in marks else (p,) for p in params]
-    sql, order = _SQL[key]
-    params = [values[i] if isinstance(i, int) else i[0] for i in order]
-    return database.execute_sql(sql, params).fetchone()
+)
 
 
 def _route(*values):
