@@ -234,6 +234,26 @@ def tokens_create(name, username, lifetime):
     click.echo(new.token)
 
 
+@main.command(context_settings=CONTEXT)
+@_option_flags
+def provisionerd(**kwargs):
+    """Run provisioner daemons and the stats collector in the foreground."""
+    import threading
+
+    from app.provisioner import background, engine
+
+    app = build_app(_flags_from(kwargs))
+    settings = app.config["SETTINGS"]
+    host = engine.docker_host(settings) or "none: set CODER_DOCKER_HOST"
+    click.echo(
+        f"pycoderd provisionerd: {settings['provisioner.daemons']} daemons, engine {host}",
+        err=True,
+    )
+    stop = threading.Event()
+    background.stop_on_signals(stop)
+    background.run_loops(app, stop, loops=background.PROVISIONER_LOOPS)
+
+
 @main.group(context_settings=CONTEXT)
 def openapi():
     """The OpenAPI documents."""

@@ -7,6 +7,7 @@ import os
 from gunicorn.app.base import BaseApplication
 
 from app import prometheus
+from app.provisioner import background
 
 
 class PycoderdServer(BaseApplication):
@@ -42,12 +43,32 @@ def gunicorn_options(settings) -> dict:
 
 
 def serve(flags: dict, settings) -> None:
+    """Serve with gunicorn, plus ONE background process for the provisioner and other loops."""
     config = gunicorn_options(settings)
+    exits = []
     if settings["prometheus.enable"]:
         address = settings["prometheus.address"]
         config["when_ready"] = lambda arbiter: prometheus.serve_aggregate(address)
         config["child_exit"] = lambda arbiter, worker: prometheus.worker_exited(worker.pid)
         samples = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
         if samples:
-            config["on_exit"] = lambda arbiter: prometheus.cleanup(samples)
-    PycoderdServer(flags, config).run()
+            exits.append(lambda: prometheus.cleanup(samples))
+    server_pid = os.getpid()
+    background_process = background.start_process(flags)
+
+    def stop_background():
+        # Forked workers leave through here too: only the server itself stops the process.
+        if os.getpid() == server_pid:
+            background.stop_process(background_process)
+
+    exits.insert(0, stop_background)
+
+    def on_exit(arbiter):
+        for step in exits:
+            step()
+
+    config["on_exit"] = on_exit
+    try:
+        PycoderdServer(flags, config).run()
+    finally:
+        stop_background()

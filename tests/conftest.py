@@ -13,7 +13,7 @@ from app import create_app, db
 from app.services import periodic
 from tests import pg_available
 
-pytest_plugins = ["tests.support.registry"]
+pytest_plugins = ["tests.support.registry", "tests.support.podman", "tests.support.workspaces"]
 
 BACKEND = os.environ.get("PYCODERD_TEST_DB", "sqlite")
 IN_CI = os.environ.get("CI") == "true"

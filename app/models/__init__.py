@@ -7,7 +7,7 @@ from app.models.devurls import DevURL, ProxyTrafficSample
 from app.models.images import Image, ImageTag, Registry
 from app.models.organizations import Organization, OrganizationMember
 from app.models.users import User
-from app.models.workspaces import BuildLog, ProvisionerJob, Workspace
+from app.models.workspaces import BuildLog, ProvisionerJob, Workspace, WorkspaceConfig
 
 ALL = (
     User,
@@ -24,6 +24,7 @@ ALL = (
     BuildLog,
     DevURL,
     ProxyTrafficSample,
+    WorkspaceConfig,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "User",
     "UserActivity",
     "Workspace",
+    "WorkspaceConfig",
 ]

@@ -11,7 +11,7 @@ from peewee import (
     TextField,
 )
 
-from app.models.base import TimestampedModel, UUIDModel, utcnow
+from app.models.base import BaseModel, TimestampedModel, UUIDModel, utcnow
 from app.models.images import Image
 from app.models.organizations import Organization
 from app.models.users import User
@@ -87,3 +87,17 @@ class BuildLog(UUIDModel):
     class Meta:
         table_name = "build_log"
         indexes = ((("job", "time"), False),)
+
+
+class WorkspaceConfig(BaseModel):
+    """Deployment-wide workspace settings: one row, id 1 (GET/PUT /api/v0/workspaces/config)."""
+
+    id = IntegerField(primary_key=True)
+    auto_off_threshold_ms = BigIntegerField(default=0)
+    max_cpu_cores = FloatField(default=0.0)  # 0: no cap
+    max_memory_gb = FloatField(default=0.0)
+    max_disk_gb = IntegerField(default=0)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "workspace_config"

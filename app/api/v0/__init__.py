@@ -1,6 +1,6 @@
 """The classic Coder API, /api/v0: one blueprint module per resource."""
 
-from app.api.v0 import devurls, images, registries, root, users
+from app.api.v0 import devurls, images, registries, root, users, workspaces
 
 DESCRIPTION = """The classic Coder API (v0).
 
@@ -11,7 +11,15 @@ failures answer 400 and list the offending fields in `details`. In `PATCH` bodie
 or absent field means "unchanged". `me` is accepted wherever a user id is.
 """
 
-BLUEPRINTS = (root.blp, users.blp, devurls.blp, images.blp, registries.blp)
+BLUEPRINTS = (
+    root.blp,
+    users.blp,
+    workspaces.blp,
+    workspaces.environments_blp,
+    devurls.blp,
+    images.blp,
+    registries.blp,
+)
 
 
 def register(api) -> None:

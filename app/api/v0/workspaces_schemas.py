@@ -1,0 +1,136 @@
+"""Wire shapes of v0 workspaces (also embedded by images and used by dev URLs)."""
+
+import marshmallow as ma
+
+from app.api.fields import Timestamp
+
+
+class WorkspaceStatSchema(ma.Schema):
+    time = Timestamp(allow_none=True)
+    last_online = Timestamp(allow_none=True)
+    container_status = ma.fields.String(
+        metadata={"enum": ["CREATING", "OFF", "ON", "FAILED", "UNKNOWN"]}
+    )
+    stat_error = ma.fields.String()
+    cpu_usage = ma.fields.Float(metadata={"description": "CPU cores in use"})
+    memory_total = ma.fields.Integer(metadata={"description": "bytes"})
+    memory_usage = ma.fields.Integer(metadata={"description": "bytes"})
+    disk_total = ma.fields.Integer(metadata={"description": "bytes"})
+    disk_used = ma.fields.Integer(metadata={"description": "bytes"})
+
+
+class RebuildMessageSchema(ma.Schema):
+    text = ma.fields.String()
+    required = ma.fields.Boolean()
+    auto_off_threshold = ma.fields.Boolean()
+
+
+class WorkspaceSchema(ma.Schema):
+    """Dump `app.services.workspaces.for_api(...)` results with this schema."""
+
+    id = ma.fields.String()
+    name = ma.fields.String()
+    image_id = ma.fields.String()
+    image_tag = ma.fields.String()
+    organization_id = ma.fields.String()
+    user_id = ma.fields.String()
+    last_built_at = Timestamp(allow_none=True)
+    cpu_cores = ma.fields.Float()
+    memory_gb = ma.fields.Float()
+    disk_gb = ma.fields.Integer()
+    gpus = ma.fields.Integer()
+    updating = ma.fields.Boolean(metadata={"description": "a build is queued or running"})
+    latest_stat = ma.fields.Nested(WorkspaceStatSchema)
+    rebuild_messages = ma.fields.List(ma.fields.Nested(RebuildMessageSchema))
+    created_at = Timestamp()
+    updated_at = Timestamp()
+    last_opened_at = Timestamp(allow_none=True)
+    last_connection_at = Timestamp(allow_none=True)
+    auto_off_threshold = ma.fields.Integer(metadata={"description": "milliseconds"})
+    use_container_vm = ma.fields.Boolean()
+    resource_pool_id = ma.fields.String()
+
+
+_POSITIVE = ma.validate.Range(min=0)
+
+
+class WorkspaceCreateSchema(ma.Schema):
+    name = ma.fields.String(required=True)
+    image_id = ma.fields.String(required=True)
+    org_id = ma.fields.String(
+        load_default=None, metadata={"description": "defaults to the image's organization"}
+    )
+    image_tag = ma.fields.String(
+        load_default=None, metadata={"description": "defaults to the image's default tag"}
+    )
+    cpu_cores = ma.fields.Float(
+        load_default=0, validate=_POSITIVE, metadata={"description": "0: the image's default"}
+    )
+    memory_gb = ma.fields.Float(
+        load_default=0, validate=_POSITIVE, metadata={"description": "0: the image's default"}
+    )
+    disk_gb = ma.fields.Integer(
+        load_default=0, validate=_POSITIVE, metadata={"description": "0: the image's default"}
+    )
+    gpus = ma.fields.Integer(load_default=0, validate=_POSITIVE)
+    for_user_id = ma.fields.String(
+        load_default=None, metadata={"description": "site managers and admins only"}
+    )
+
+
+class WorkspaceUpdateSchema(ma.Schema):
+    """Every field optional; null or absent means unchanged; `{}` rebuilds as is."""
+
+    image_id = ma.fields.String(allow_none=True)
+    image_tag = ma.fields.String(allow_none=True)
+    cpu_cores = ma.fields.Float(allow_none=True, validate=_POSITIVE)
+    memory_gb = ma.fields.Float(allow_none=True, validate=_POSITIVE)
+    disk_gb = ma.fields.Integer(allow_none=True, validate=_POSITIVE)
+    gpus = ma.fields.Integer(allow_none=True, validate=_POSITIVE)
+
+
+class WorkspaceQueryArgsSchema(ma.Schema):
+    users = ma.fields.List(
+        ma.fields.String(),
+        load_default=list,
+        metadata={"description": "owners: ids, usernames or me (comma separated or repeated)"},
+    )
+    orgs = ma.fields.List(
+        ma.fields.String(),
+        load_default=list,
+        metadata={"description": "organization ids or default (comma separated or repeated)"},
+    )
+
+
+class BuildLogSchema(ma.Schema):
+    id = ma.fields.String()
+    workspace_id = ma.fields.String()
+    build_id = ma.fields.String()
+    time = Timestamp()
+    type = ma.fields.String(metadata={"enum": ["start", "stage", "error", "substage", "done"]})
+    msg = ma.fields.String()
+
+
+class BuildLogQueryArgsSchema(ma.Schema):
+    follow = ma.fields.Boolean(
+        load_default=False,
+        metadata={"description": "stream NDJSON lines until the build ends"},
+    )
+
+
+class WorkspacesConfigSchema(ma.Schema):
+    auto_off_threshold = ma.fields.Integer(
+        allow_none=True,
+        validate=_POSITIVE,
+        metadata={"description": "milliseconds; the default for new workspaces, 0 = never"},
+    )
+    max_cpu_cores = ma.fields.Float(
+        allow_none=True, validate=_POSITIVE, metadata={"description": "0: no cap"}
+    )
+    max_memory_gb = ma.fields.Float(
+        allow_none=True, validate=_POSITIVE, metadata={"description": "0: no cap"}
+    )
+    max_disk_gb = ma.fields.Integer(
+        allow_none=True, validate=_POSITIVE, metadata={"description": "0: no cap"}
+    )
+    updated_at = Timestamp(dump_only=True)

@@ -1,0 +1,1 @@
+"""Provisioner tests: job queue, daemons, the Docker engine against real Podman."""

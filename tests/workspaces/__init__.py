@@ -1,0 +1,1 @@
+"""v0 workspace API tests."""
