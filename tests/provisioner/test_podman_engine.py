@@ -117,3 +117,39 @@ def test_running_workspace_serves_http(running_workspace):
         assert response.read().decode() == running_workspace.body
     with db.database.connection_context():
         assert BuildLog.select().where(BuildLog.workspace == running_workspace.workspace_id).count()
+
+
+def test_pull_uses_the_registry_credentials(make_app, podman_env):
+    app = podman_app(make_app, podman_env)
+    client = app.test_client()
+    owner = make_user()
+    headers = auth_headers(make_token(owner), "v0")
+    target = podman_env.auth_registry
+    # The wrong password first: nothing of this image is in Podman's storage yet.
+    images = {
+        "bad": make_image(
+            target.host,
+            podman_env.shell_repository,
+            credentials=(target.username, "wrong", app.config["SECRET_KEY"]),
+        ),
+        "good": make_image(
+            target.host,
+            podman_env.shell_repository,
+            credentials=(target.username, target.password, app.config["SECRET_KEY"]),
+        ),
+    }
+    created = {}
+    for name, image in images.items():
+        response = client.post(
+            "/api/v0/workspaces", json={"name": name, "image_id": image.id}, headers=headers
+        )
+        assert response.status_code == 201, response.json
+        created[name] = response.json["id"]
+    run_jobs(app)
+    assert reload(created["good"]).container_status == "ON"
+    failed = reload(created["bad"])
+    assert failed.container_status == "FAILED"
+    assert "pulling" in failed.stat_error
+    for workspace_id in created.values():
+        client.delete(f"/api/v0/workspaces/{workspace_id}", headers=headers)
+    run_jobs(app)

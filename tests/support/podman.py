@@ -1,4 +1,4 @@
-"""Real Podman for tests: a private `podman system service` socket, a loopback registry, images.
+"""Real Podman for tests: a private `podman system service` socket, and images to run on it.
 
 Podman runs with its own storage, configuration and socket under a temporary folder, so tests
 share nothing with the machine's containers. Everything started here is stopped by pid and every
@@ -15,25 +15,22 @@ import shutil
 import socket
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from app.provisioner import background
+from tests.support.live_server import free_port
 
 IN_CI = os.environ.get("CI") == "true"
-INSTALL_HINT = (
-    "needs Debian packages podman, runc, uidmap, busybox-static and docker-registry "
-    "(run .ci/services.sh as root)"
-)
+INSTALL_HINT = "needs Debian packages podman, runc and uidmap (run .ci/services.sh as root)"
 LABEL = "com.coder.workspace_id"
 
 
 def missing_tools() -> list[str]:
     return [
         tool
-        for tool in ("podman", "runc", "busybox", "docker-registry")
+        for tool in ("podman", "runc")
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists()
     ]
 
@@ -47,12 +44,6 @@ def require_tools() -> None:
         pytest.skip(message)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -61,49 +52,6 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
             return value
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-
-
-class LoopbackRegistry:
-    """Debian's docker-registry (distribution 2.x) on 127.0.0.1, plain HTTP, no auth."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.port = free_port()
-        self.host = f"127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        config = self.root / "config.yml"
-        config.write_text(
-            "version: 0.1\n"
-            "log:\n  level: warn\n"
-            "storage:\n"
-            f"  filesystem:\n    rootdirectory: {self.root / 'data'}\n"
-            "  delete:\n    enabled: true\n"
-            f"http:\n  addr: {self.host}\n"
-        )
-        log = open(self.root / "registry.log", "wb")  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(
-            ["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
-        )
-        log.close()
-        wait_for(self._answers, 20, f"docker-registry on {self.host}")
-
-    def _answers(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(
-                "docker-registry exited: " + (self.root / "registry.log").read_text()[-2000:]
-            )
-        try:
-            with urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.process is not None:
-            background.stop_process(self.process)
 
 
 class Podman:
@@ -208,45 +156,15 @@ class Podman:
         out = self.podman("volume", "ls", "-q", "--filter", f"name={name}", check=False)
         return name in out.split()
 
-    def build_busybox_image(self, reference: str, cmd: list[str], files: dict | None = None):
-        """Build `reference` from busybox-static (no network) and push it to its registry."""
-        context = self.root / "build" / reference.replace("/", "_").replace(":", "_")
-        rootfs = context / "rootfs"
-        (rootfs / "bin").mkdir(parents=True, exist_ok=True)
-        for folder in ("tmp", "home", "root", "etc", "srv"):
-            (rootfs / folder).mkdir(exist_ok=True)
-        busybox = shutil.which("busybox") or "/bin/busybox"
-        shutil.copy(busybox, rootfs / "bin" / "busybox")
-        applets = subprocess.run(
-            [busybox, "--list"], capture_output=True, text=True, check=True
-        ).stdout.split()
-        for applet in applets:
-            link = rootfs / "bin" / applet
-            if not link.exists():
-                link.symlink_to("busybox")
-        (rootfs / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-        (rootfs / "etc" / "os-release").write_text(
-            'ID=busybox\nPRETTY_NAME="BusyBox (pycoderd tests)"\nHOME_URL="https://busybox.net/"\n'
-        )
-        for path, content in (files or {}).items():
-            target = rootfs / path.lstrip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content)
-        (context / "Containerfile").write_text(
-            f"FROM scratch\nCOPY rootfs/ /\nENV PATH=/bin\nCMD {json.dumps(cmd)}\n"
-        )
-        self.podman("build", "--quiet", "-t", reference, str(context), timeout=300)
-        self.podman("push", "--tls-verify=false", reference, timeout=300)
-        self.podman("rmi", "-f", reference, check=False)
-
 
 class PodmanEnv:
-    """What the `podman_env` fixture gives: the registry, Podman, and images pushed to it."""
+    """What the `podman_env` fixture gives: Podman, the loopback registries, pushed images."""
 
-    def __init__(self, registry: LoopbackRegistry, podman: Podman, http_port: int):
-        self.registry = registry
+    def __init__(self, podman: Podman, registry, auth_registry, http_port: int):
         self.podman = podman
         self.docker_host = podman.url
+        self.registry = registry  # tests.support.registry.Registry, open
+        self.auth_registry = auth_registry  # the same with htpasswd auth
         self.http_port = http_port
         self.shell_repository = "coder/busybox"  # CMD /bin/sh: a terminal keeps it running
         self.httpd_repository = "coder/httpd"  # serves /srv on 127.0.0.1:http_port
@@ -254,23 +172,21 @@ class PodmanEnv:
 
 
 @pytest.fixture(scope="session")
-def podman_env(tmp_path_factory):
-    """A loopback registry and a private Podman API socket for the whole session."""
+def podman_env(tmp_path_factory, registry, auth_registry):
+    """A private Podman API socket, and test images in the loopback registries, per session."""
     require_tools()
-    root = tmp_path_factory.mktemp("podman")
-    registry = LoopbackRegistry(root / "registry")
-    podman = Podman(root / "podman", [registry.host])
+    podman = Podman(tmp_path_factory.mktemp("podman"), [registry.host, auth_registry.host])
     try:
-        registry.start()
         podman.start()
-        env = PodmanEnv(registry, podman, free_port())
-        podman.build_busybox_image(f"{registry.host}/{env.shell_repository}:latest", ["/bin/sh"])
-        podman.build_busybox_image(
-            f"{registry.host}/{env.httpd_repository}:latest",
-            ["/bin/httpd", "-f", "-p", f"127.0.0.1:{env.http_port}", "-h", "/srv"],
+        env = PodmanEnv(podman, registry, auth_registry, free_port())
+        for target in (registry, auth_registry):
+            target.push_image(env.shell_repository, "latest")
+        registry.push_image(
+            env.httpd_repository,
+            "latest",
             files={"/srv/index.html": env.http_body},
+            cmd=["/bin/httpd", "-f", "-p", f"127.0.0.1:{env.http_port}", "-h", "/srv"],
         )
         yield env
     finally:
         podman.stop()
-        registry.stop()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from app import db
+from app import crypto, db
 from app.models import Image, ProvisionerJob, Registry, Workspace
 from app.provisioner import daemon as daemons
 from app.provisioner import jobs
@@ -24,13 +24,25 @@ def make_image(
     repository: str = "coder/busybox",
     *,
     organization_id: str | None = None,
+    credentials: tuple[str, str, str] | None = None,
     **fields,
 ) -> Image:
-    """An image row (and its registry row) without contacting any registry."""
+    """An image row (and its registry row) without contacting any registry.
+
+    `credentials` = (username, password, secret key to encrypt the password with).
+    """
+    username, password = "", ""
+    if credentials:
+        username = credentials[0]
+        password = crypto.encrypt(credentials[2], credentials[1])
     with db.database.connection_context():
         org_id = organization_id or organizations.default_organization().id
         registry = Registry.create(
-            organization=org_id, friendly_name=registry_host, registry=registry_host
+            organization=org_id,
+            friendly_name=registry_host,
+            registry=registry_host,
+            username=username,
+            password_encrypted=password,
         )
         fields.setdefault("default_cpu_cores", 0.5)
         fields.setdefault("default_memory_gb", 0.25)
