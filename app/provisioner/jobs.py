@@ -81,39 +81,52 @@ def acquire(worker_id: str, timeout: float = HEARTBEAT_TIMEOUT) -> ProvisionerJo
     one after the other.
     """
     now = utcnow()
-    with database.atomic():
-        query = (
-            ProvisionerJob.select()
-            .where(_acquirable(now - dt.timedelta(seconds=timeout)))
-            .order_by(ProvisionerJob.created_at, ProvisionerJob.id)
-            .limit(1)
-        )
-        if db.is_postgres():
-            query = query.for_update(skip_locked=True)
+    query = (
+        ProvisionerJob.select()
+        .where(_acquirable(now - dt.timedelta(seconds=timeout)))
+        .order_by(ProvisionerJob.created_at, ProvisionerJob.id)
+        .limit(1)
+    )
+    if db.is_postgres():
+        with database.atomic():
+            candidate = query.for_update(skip_locked=True).first()
+            if candidate is None or not _claim(candidate, worker_id, now):
+                return None
+    else:
+        # A plain read while the queue is idle (no write lock on SQLite); the claim below is
+        # one conditional UPDATE, atomic on its own.
         candidate = query.first()
-        if candidate is None:
-            return None
-        # The claim holds only if nobody changed the row since we read it.
-        claimed = (
-            ProvisionerJob.update(
-                status="running",
-                worker_id=worker_id,
-                started_at=now,
-                heartbeat_at=now,
-                updated_at=now,
-            )
-            .where(
-                (ProvisionerJob.id == candidate.id)
-                & (ProvisionerJob.status == candidate.status)
-                & (ProvisionerJob.worker_id == candidate.worker_id)
-            )
-            .execute()
-        )
-        if claimed != 1:
+        if candidate is None or not _claim(candidate, worker_id, now):
             return None
     job = ProvisionerJob.get_by_id(candidate.id)
     job.taken_over_from = candidate.worker_id if candidate.status == "running" else ""
     return job
+
+
+def _claim(candidate: ProvisionerJob, worker_id: str, now: dt.datetime) -> bool:
+    """Take the job, only if nobody changed it since we read it."""
+    return (
+        ProvisionerJob.update(
+            status="running",
+            worker_id=worker_id,
+            started_at=now,
+            heartbeat_at=now,
+            updated_at=now,
+        )
+        .where(
+            (ProvisionerJob.id == candidate.id)
+            & (ProvisionerJob.status == candidate.status)
+            & (ProvisionerJob.worker_id == candidate.worker_id)
+            & (ProvisionerJob.cancel_requested == candidate.cancel_requested)
+            & _same(ProvisionerJob.heartbeat_at, candidate.heartbeat_at)
+        )
+        .execute()
+        == 1
+    )
+
+
+def _same(column, value):
+    return column.is_null() if value is None else column == value
 
 
 def heartbeat(job_id: str, worker_id: str) -> str:

@@ -105,6 +105,8 @@ def can_see(viewer: User, workspace: Workspace) -> bool:
 
 def get_visible(viewer: User, workspace_id: str) -> Workspace:
     """The workspace, if the viewer may see it; 404 otherwise (never leak existence)."""
+    if "\x00" in workspace_id:
+        raise errors.NotFound()
     workspace = Workspace.get_or_none(Workspace.id == workspace_id)
     if workspace is None or not can_see(viewer, workspace):
         raise errors.NotFound()
@@ -119,9 +121,10 @@ def _get_changeable(viewer: User, workspace_id: str) -> Workspace:
 
 
 def _split(values) -> list[str]:
+    """Comma separated or repeated values; ones no id can match (NUL) are dropped."""
     out = []
     for value in values or ():
-        out.extend(part.strip() for part in str(value).split(",") if part.strip())
+        out.extend(p.strip() for p in str(value).split(",") if p.strip() and "\x00" not in p)
     return out
 
 

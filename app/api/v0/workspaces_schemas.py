@@ -51,52 +51,65 @@ class WorkspaceSchema(ma.Schema):
     resource_pool_id = ma.fields.String()
 
 
-_POSITIVE = ma.validate.Range(min=0)
+# Bounds keep every value inside its column (PostgreSQL `real`/`integer`) and sane.
+CPU = ma.validate.Range(min=0, max=1024)
+MEMORY = ma.validate.Range(min=0, max=16384)
+DISK = ma.validate.Range(min=0, max=1_000_000)
+GPUS = ma.validate.Range(min=0, max=64)
+THRESHOLD = ma.validate.Range(min=0, max=10 * 365 * 86400 * 1000)
+
+
+class Text(ma.fields.String):
+    """A string input; NUL characters (which no database column can hold) are refused."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ma.ValidationError("must not contain NUL characters")
+        return text
 
 
 class WorkspaceCreateSchema(ma.Schema):
-    name = ma.fields.String(required=True)
-    image_id = ma.fields.String(required=True)
-    org_id = ma.fields.String(
+    name = Text(required=True)
+    image_id = Text(required=True)
+    org_id = Text(
         load_default=None, metadata={"description": "defaults to the image's organization"}
     )
-    image_tag = ma.fields.String(
+    image_tag = Text(
         load_default=None, metadata={"description": "defaults to the image's default tag"}
     )
     cpu_cores = ma.fields.Float(
-        load_default=0, validate=_POSITIVE, metadata={"description": "0: the image's default"}
+        load_default=0, validate=CPU, metadata={"description": "0: the image's default"}
     )
     memory_gb = ma.fields.Float(
-        load_default=0, validate=_POSITIVE, metadata={"description": "0: the image's default"}
+        load_default=0, validate=MEMORY, metadata={"description": "0: the image's default"}
     )
     disk_gb = ma.fields.Integer(
-        load_default=0, validate=_POSITIVE, metadata={"description": "0: the image's default"}
+        load_default=0, validate=DISK, metadata={"description": "0: the image's default"}
     )
-    gpus = ma.fields.Integer(load_default=0, validate=_POSITIVE)
-    for_user_id = ma.fields.String(
-        load_default=None, metadata={"description": "site managers and admins only"}
-    )
+    gpus = ma.fields.Integer(load_default=0, validate=GPUS)
+    for_user_id = Text(load_default=None, metadata={"description": "site managers and admins only"})
 
 
 class WorkspaceUpdateSchema(ma.Schema):
     """Every field optional; null or absent means unchanged; `{}` rebuilds as is."""
 
-    image_id = ma.fields.String(allow_none=True)
-    image_tag = ma.fields.String(allow_none=True)
-    cpu_cores = ma.fields.Float(allow_none=True, validate=_POSITIVE)
-    memory_gb = ma.fields.Float(allow_none=True, validate=_POSITIVE)
-    disk_gb = ma.fields.Integer(allow_none=True, validate=_POSITIVE)
-    gpus = ma.fields.Integer(allow_none=True, validate=_POSITIVE)
+    image_id = Text(allow_none=True)
+    image_tag = Text(allow_none=True)
+    cpu_cores = ma.fields.Float(allow_none=True, validate=CPU)
+    memory_gb = ma.fields.Float(allow_none=True, validate=MEMORY)
+    disk_gb = ma.fields.Integer(allow_none=True, validate=DISK)
+    gpus = ma.fields.Integer(allow_none=True, validate=GPUS)
 
 
 class WorkspaceQueryArgsSchema(ma.Schema):
     users = ma.fields.List(
-        ma.fields.String(),
+        Text(),
         load_default=list,
         metadata={"description": "owners: ids, usernames or me (comma separated or repeated)"},
     )
     orgs = ma.fields.List(
-        ma.fields.String(),
+        Text(),
         load_default=list,
         metadata={"description": "organization ids or default (comma separated or repeated)"},
     )
@@ -121,16 +134,16 @@ class BuildLogQueryArgsSchema(ma.Schema):
 class WorkspacesConfigSchema(ma.Schema):
     auto_off_threshold = ma.fields.Integer(
         allow_none=True,
-        validate=_POSITIVE,
+        validate=THRESHOLD,
         metadata={"description": "milliseconds; the default for new workspaces, 0 = never"},
     )
     max_cpu_cores = ma.fields.Float(
-        allow_none=True, validate=_POSITIVE, metadata={"description": "0: no cap"}
+        allow_none=True, validate=CPU, metadata={"description": "0: no cap"}
     )
     max_memory_gb = ma.fields.Float(
-        allow_none=True, validate=_POSITIVE, metadata={"description": "0: no cap"}
+        allow_none=True, validate=MEMORY, metadata={"description": "0: no cap"}
     )
     max_disk_gb = ma.fields.Integer(
-        allow_none=True, validate=_POSITIVE, metadata={"description": "0: no cap"}
+        allow_none=True, validate=DISK, metadata={"description": "0: no cap"}
     )
     updated_at = Timestamp(dump_only=True)
