@@ -66,7 +66,8 @@ def start(tmp_path: Path, extra_env: dict | None = None, workers: int = 1) -> Li
         try:
             if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return LiveServer(url=url, env=env, process=process)
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
+            # A worker still booting (e.g. beside the background process) answers late.
             time.sleep(0.2)
     stop(LiveServer(url=url, env=env, process=process))
     raise RuntimeError("pycoderd server did not answer /healthz within 30 s")
