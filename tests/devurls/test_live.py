@@ -47,7 +47,12 @@ def public_url(client, upstream):
 
 def _worker_peak_rss(master_pid: int) -> int:
     """VmHWM (peak resident memory) of the single gunicorn worker, in bytes."""
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    children = [
+        pid
+        for pid in Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+        # The server's one background process (provisioner daemons) is not a worker.
+        if b"app.provisioner.background" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
     assert len(children) == 1, children
     for line in Path(f"/proc/{children[0]}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):

@@ -1,9 +1,14 @@
 """Workspaces as real containers, through the API, against Podman and a loopback registry."""
 
+import datetime as dt
 import urllib.request
 
 from app import db
-from app.models import BuildLog
+from app.models import BuildLog, ProvisionerJob
+from app.provisioner import jobs, stats
+from app.provisioner.stats import StatsCollector
+from app.services import workspaces
+from app.services.context import Caller
 from tests.factories import auth_headers, make_token, make_user
 from tests.support.workspaces import make_image, podman_app, reload, run_jobs
 
@@ -152,4 +157,65 @@ def test_pull_uses_the_registry_credentials(make_app, podman_env):
     assert "pulling" in failed.stat_error
     for workspace_id in created.values():
         client.delete(f"/api/v0/workspaces/{workspace_id}", headers=headers)
+    run_jobs(app)
+
+
+def test_stats_and_drift(make_app, podman_env):
+    app = podman_app(make_app, podman_env)
+    client = app.test_client()
+    owner = make_user()
+    headers = auth_headers(make_token(owner), "v0")
+    image = make_image(podman_env.registry.host, podman_env.shell_repository)
+    workspace_id = client.post(
+        "/api/v0/workspaces", json={"name": "watched", "image_id": image.id}, headers=headers
+    ).json["id"]
+    run_jobs(app)
+    collector = StatsCollector(app.config["SETTINGS"])
+    assert collector.collect_once() == 1
+    stat = client.get(f"/api/v0/workspaces/{workspace_id}", headers=headers).json["latest_stat"]
+    assert stat["container_status"] == "ON" and stat["stat_error"] == ""
+    assert stat["memory_total"] == GIB // 4  # the image's default 0.25 GB, as the hard limit
+    assert stat["disk_total"] == 2 * GIB
+    assert stat["last_online"] is not None
+
+    # Stopped behind pycoderd's back: noticed and shown.
+    container_id = reload(workspace_id).container_id
+    podman_env.podman.podman("stop", "-t", "0", container_id)
+    collector.collect_once()
+    stat = client.get(f"/api/v0/workspaces/{workspace_id}", headers=headers).json["latest_stat"]
+    assert stat["container_status"] == "OFF"
+    assert "stopped outside pycoderd" in stat["stat_error"]
+
+    # Removed behind pycoderd's back: OFF, and a rebuild is asked for; the rebuild works.
+    podman_env.podman.podman("rm", "-f", container_id)
+    collector.collect_once()
+    body = client.get(f"/api/v0/workspaces/{workspace_id}", headers=headers).json
+    assert body["latest_stat"]["container_status"] == "OFF"
+    assert body["rebuild_messages"] == [
+        {"text": stats.REMOVED, "required": True, "auto_off_threshold": False}
+    ]
+    client.patch(f"/api/v0/workspaces/{workspace_id}", json={}, headers=headers)
+    run_jobs(app)
+    assert reload(workspace_id).container_status == "ON"
+    client.delete(f"/api/v0/workspaces/{workspace_id}", headers=headers)
+    run_jobs(app)
+
+
+def test_a_dead_daemons_build_is_finished_by_another(make_app, podman_env):
+    app = podman_app(make_app, podman_env)
+    owner = make_user()
+    image = make_image(podman_env.registry.host, podman_env.shell_repository)
+    with db.database.connection_context():
+        workspace = workspaces.create(Caller(user=owner), name="orphan", image_id=image.id)
+        job = jobs.acquire("daemon-that-dies")
+        jobs.log(job, "start", "Building workspace")  # and then the daemon is gone
+        stale = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=5)
+        ProvisionerJob.update(heartbeat_at=stale).where(ProvisionerJob.id == job.id).execute()
+    run_jobs(app)
+    assert reload(workspace.id).container_status == "ON"
+    with db.database.connection_context():
+        job = ProvisionerJob.get_by_id(job.id)
+        with db.database.atomic():
+            workspaces.delete(Caller(user=owner), workspace.id)
+    assert job.status == "succeeded" and job.worker_id != "daemon-that-dies"
     run_jobs(app)
