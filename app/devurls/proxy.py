@@ -97,14 +97,14 @@ class DevURLProxy:
         if route is None:
             raise errors.NotFound("No dev URL at this address.")
         user, failure = self._visitor(request)
-        caller = Caller(
-            user=user,
-            ip=request.remote_addr or "",
-            user_agent=request.headers.get("User-Agent", ""),
-            request_id=str(uuid.uuid4()),
-        )
         try:
             if route.devurl is None:
+                caller = Caller(
+                    user=user,
+                    ip=request.remote_addr or "",
+                    user_agent=request.headers.get("User-Agent", ""),
+                    request_id=str(uuid.uuid4()),
+                )
                 route = devurls.open_port(caller, route)
             devurls.check_access(route, user)
         except errors.Unauthorized as exc:

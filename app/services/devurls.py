@@ -280,16 +280,19 @@ _PORT_ROUTE = db.PreparedSelect(
 
 def _route(*values):
     """(workspace, devurl or None) from one row of the columns above."""
+    # __no_default__: these rows exist; generating fresh ids and times for them is wasted work.
     workspace = Workspace(
+        __no_default__=True,
         id=values[0],
         name=values[1],
-        user=User(id=values[5], username=values[6]),
+        user=User(__no_default__=True, id=values[5], username=values[6]),
         organization=values[3],
         container_status=values[4],
     )
     if values[7] is None:
         return workspace, None
     devurl = DevURL(
+        __no_default__=True,
         id=values[7],
         workspace=workspace,
         name=values[9],
@@ -300,14 +303,19 @@ def _route(*values):
     return workspace, devurl
 
 
-def user_for_grant(user_id: str, key_id: str) -> User | None:
-    """The user a dev URL cookie speaks for, while the session that vouched for it lives."""
-    key = (
+_KEY_FOR_GRANT = db.PreparedSelect(
+    lambda key_id, user_id: (
         APIKey.select(APIKey, User)
         .join(User)
         .where((APIKey.id == key_id) & (APIKey.user == user_id))
-        .get_or_none()
+        .limit(1)
     )
+)
+
+
+def user_for_grant(user_id: str, key_id: str) -> User | None:
+    """The user a dev URL cookie speaks for, while the session that vouched for it lives."""
+    key = _KEY_FOR_GRANT.first(key_id, user_id)
     if key is None or key.expires_at <= utcnow() or not key.user.is_active:
         return None
     return key.user
