@@ -425,7 +425,8 @@ def _request_headers(environ):
         lower = name.lower()
         if not value or lower in connection or lower in CREDENTIAL_HEADERS:
             continue
-        if lower in ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"):
+        # Replaced below; and the front server already answered any `Expect: 100-continue`.
+        if lower in ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "expect"):
             continue
         if lower == "cookie":
             value = _strip_cookies(value)
