@@ -13,8 +13,9 @@ from tests.factories import auth_headers, make_token, make_user
 
 
 @pytest.fixture
-def app(make_app, registry, auth_registry):
-    return make_app(CODER_REGISTRY_INSECURE=f"{registry.host},{auth_registry.host}")
+def app(make_app, registry, auth_registry, token_registry):
+    hosts = (registry.host, auth_registry.host, token_registry.host, token_registry.issuer.host)
+    return make_app(CODER_REGISTRY_INSECURE=",".join(hosts))
 
 
 @dataclass

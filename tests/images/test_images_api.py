@@ -399,3 +399,14 @@ def test_refresh_all_updates_every_image(app, client, people, registry):
 def test_bad_import_bodies_are_400_without_contacting_anything(client, people, body):
     answer = client.post("/api/v0/images", json=body, headers=people.admin.headers)
     assert answer.status_code == 400, answer.json
+
+
+def test_import_through_a_token_service(client, people, token_registry):
+    digest = token_registry.push_image("api/tokened", "stable", busybox=False)
+    answer = import_image(
+        client, people.admin, people.org_id, token_registry, "api/tokened", "stable"
+    )
+    assert answer.status_code == 201, answer.json
+    assert answer.json["default_tag"]["latest_hash"] == digest
+    refreshed = client.post(f"/api/v0/images/{answer.json['id']}", headers=people.member.headers)
+    assert refreshed.status_code == 200

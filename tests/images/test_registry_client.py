@@ -136,3 +136,39 @@ def test_challenge_and_os_release_parsing():
         "pretty_name": "Alpine",
         "home_url": "",
     }
+
+
+def test_bearer_token_challenge(token_registry):
+    digest = token_registry.push_image("client/tokened", "v1", busybox=False)
+    issuer = token_registry.issuer
+    both = [token_registry.host, issuer.host]
+    credentials = {"username": token_registry.username, "password": token_registry.password}
+    with oci.Client(token_registry.host, insecure=both, **credentials) as client:
+        client.ping()
+        assert client.manifest_digest("client/tokened", "v1") == digest
+        assert client.os_release("client/tokened", "v1")["id"] == "busyboxtest"
+    assert issuer.requests[-1] == {
+        "account": token_registry.username,
+        "scope": ["repository:client/tokened:pull"],
+    }
+
+
+def test_token_realm_on_another_host_must_be_allowed_too(token_registry):
+    token_registry.push_image("client/realm", "v1", busybox=False)
+    credentials = {"username": token_registry.username, "password": token_registry.password}
+    only_registry = [token_registry.host]
+    with oci.Client(token_registry.host, insecure=only_registry, **credentials) as client:
+        with pytest.raises(oci.Refused, match=token_registry.issuer.host):
+            client.manifest_digest("client/realm", "v1")
+
+
+def test_token_service_rejections(token_registry):
+    token_registry.push_image("client/denied", "v1", busybox=False)
+    both = [token_registry.host, token_registry.issuer.host]
+    wrong = {"username": token_registry.username, "password": "wrong"}
+    with oci.Client(token_registry.host, insecure=both, **wrong) as client:
+        with pytest.raises(oci.BadCredentials, match="token service .* rejected the username"):
+            client.manifest_digest("client/denied", "v1")
+    with oci.Client(token_registry.host, insecure=both) as client:
+        with pytest.raises(oci.BadCredentials, match="rejected anonymous access"):
+            client.manifest_digest("client/denied", "v1")
