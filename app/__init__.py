@@ -156,6 +156,8 @@ def _init_apis(app: Flask) -> None:
         (smorest.ApiV0, "V0", api_v0),
         (smorest.ApiV2, "V2", api_v2),
     ):
-        api = api_class(app, config_prefix=prefix)
+        api = api_class(
+            app, config_prefix=prefix, spec_kwargs={"extra_plugins": [ratelimit.OpenAPIPlugin()]}
+        )
         api.register_field(fields.Timestamp, "string", "date-time")
         package.register(api)

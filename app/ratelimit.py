@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from apispec import BasePlugin
 from flask import request
 from flask_limiter import ApplicationLimit, Limiter
 
@@ -87,3 +88,11 @@ def init_app(app) -> Limiter | None:
     app.after_request(_retry_after_only_on_429)
     limiter.init_app(app)
     return limiter
+
+
+class OpenAPIPlugin(BasePlugin):
+    """Documents the 429 that every API operation may answer while rate limits are on."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            operation.setdefault("responses", {}).setdefault("429", "TOO_MANY_REQUESTS")
