@@ -205,6 +205,7 @@ def main() -> None:
         "CODER_LOGGING_HUMAN": "",
         "CODER_GUNICORN_WORKERS": "2",
         "CODER_DANGEROUS_DISABLE_RATE_LIMITS": "true",
+        "CODER_UPDATE_CHECK": "false",  # benchmarks never leave loopback
     }
     token = seed(env)
     targets = choose_targets(served_paths())

@@ -157,6 +157,7 @@ def main() -> None:
         "CODER_LOGGING_HUMAN": "",
         "CODER_GUNICORN_WORKERS": "2",
         "CODER_DANGEROUS_DISABLE_RATE_LIMITS": "true",
+        "CODER_UPDATE_CHECK": "false",  # benchmarks never leave loopback
         "CODER_WILDCARD_ACCESS_URL": "*.apps.bench",
         "CODER_WORKSPACE_NETWORK": "host",
     }
