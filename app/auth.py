@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import current_app, g, request
+from flask import after_this_request, current_app, g, request
 
-from app.services import api_keys
+from app.services import api_keys, ssh_keys, users
 from app.services.context import Caller
 
 SESSION_COOKIE = "coder_session_token"
@@ -25,7 +25,10 @@ def presented_token() -> str:
 
 
 def current_user():
-    """The authenticated user, authenticating on first use; raises Unauthorized (401)."""
+    """The authenticated user, authenticating on first use; raises Unauthorized (401).
+
+    Deleted or suspended users are refused here, on every request, not only at login.
+    """
     if "user" not in g:
         key = api_keys.authenticate(presented_token())
         settings = current_app.config["SETTINGS"]
@@ -54,3 +57,68 @@ def caller() -> Caller:
         user_agent=request.headers.get("User-Agent", ""),
         request_id=g.get("request_id", ""),
     )
+
+
+def require_user(*, temporary_password_ok: bool = False):
+    """Authenticate; a user with a temporary password may only reach the routes that allow it."""
+    user = current_user()
+    if not temporary_password_ok:
+        users.refuse_temporary_password(user)
+    return user
+
+
+def lifetimes() -> api_keys.Lifetimes:
+    settings = current_app.config["SETTINGS"]
+    return api_keys.Lifetimes(
+        session_seconds=settings["max_session_expiry"] // 1_000_000_000,
+        max_token_ns=settings["max_token_lifetime"],
+        refresh=not settings["disable_session_expiry_refresh"],
+    )
+
+
+def keygen() -> ssh_keys.Keygen:
+    return ssh_keys.Keygen(
+        algorithm=current_app.config["SETTINGS"]["ssh_keygen_algorithm"] or "ed25519",
+        secret_key=current_app.config["SECRET_KEY"],
+    )
+
+
+def set_session_cookie(response, token: str, max_age: int) -> None:
+    """HttpOnly, SameSite=Lax; Secure when configured or when the request came over https
+    (as the trusted-proxy fix tells `request.is_secure`)."""
+    secure = bool(current_app.config["SETTINGS"]["secure_auth_cookie"]) or request.is_secure
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=secure,
+    )
+
+
+def clear_session_cookie(response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax")
+
+
+def issue_session_cookie(token: str, max_age: int) -> None:
+    """Send the session cookie with this request's response."""
+
+    @after_this_request
+    def _set(response):
+        set_session_cookie(response, token, max_age)
+        return response
+
+
+def end_session_cookie() -> None:
+    @after_this_request
+    def _clear(response):
+        clear_session_cookie(response)
+        return response
+
+
+def current_key():
+    """The API key this request authenticated with."""
+    current_user()
+    return g.api_key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import http
 import json
 
 import flask_smorest
@@ -43,16 +44,32 @@ class Parser(FlaskParser):
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
 
-    def login_required(self, func):
-        """Authenticate before the view runs; documents the security scheme and the 401."""
+    def login_required(self, func=None, *, temporary_password_ok=False):
+        """Authenticate before the view runs; documents the security scheme, the 401 and the
+        403 a user still holding a temporary password gets (unless `temporary_password_ok`)."""
+        if func is None:
+            return functools.partial(
+                self.login_required, temporary_password_ok=temporary_password_ok
+            )
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            auth.current_user()
+            auth.require_user(temporary_password_ok=temporary_password_ok)
             return func(*args, **kwargs)
 
         wrapper = self.doc(security=SECURITY)(wrapper)
+        wrapper = self.alt_response(403, response="FORBIDDEN")(wrapper)
         return self.alt_response(401, response="UNAUTHORIZED")(wrapper)
+
+    def error_responses(self, *statuses):
+        """Document the error statuses a view may answer (each in the version's envelope)."""
+
+        def decorator(func):
+            for status in statuses:
+                func = self.alt_response(status, response=http.HTTPStatus(status).name)(func)
+            return func
+
+        return decorator
 
 
 class ErrorV0DetailSchema(ma.Schema):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass
 
-from app import db, errors, tokens
+from app import db, errors, rbac, tokens
 from app.db import database
 from app.models import APIKey, User, UserActivity
 from app.models.base import utcnow
@@ -13,6 +14,32 @@ from app.services import audit
 from app.services.context import Caller
 
 BOOKKEEPING_INTERVAL = dt.timedelta(hours=1)
+DAY = 86400
+KEY_LIFETIME = 7 * DAY  # POST /users/{user}/keys
+DEFAULT_TOKEN_LIFETIME = 30 * DAY
+SCOPES = ("all", "application_connect")
+# Expiry times stay representable however large the configured lifetimes are.
+LATEST_EXPIRY = dt.datetime(9000, 1, 1)
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    """The deployment's token lifetimes (SPEC §3.1), from the options."""
+
+    session_seconds: int = DAY
+    max_token_ns: int = 876600 * 3600 * 1_000_000_000
+    refresh: bool = True
+
+    @property
+    def max_token_seconds(self) -> int:
+        return self.max_token_ns // 1_000_000_000
+
+
+def _expiry(now: dt.datetime, seconds: int) -> dt.datetime:
+    try:
+        return min(now + dt.timedelta(seconds=seconds), LATEST_EXPIRY)
+    except OverflowError:
+        return LATEST_EXPIRY
 
 
 @dataclass(frozen=True)
@@ -49,8 +76,8 @@ def create(
             token_name=token_name,
             application=application,
             lifetime_seconds=lifetime_seconds,
-            expires_at=now + dt.timedelta(seconds=lifetime_seconds),
-            last_used=now,
+            expires_at=_expiry(now, lifetime_seconds),
+            last_used=now,  # equal to created_at: never used, so the first use is recorded
             ip_address=caller.ip,
             created_at=now,
             updated_at=now,
@@ -104,7 +131,7 @@ def authenticate(token: str) -> APIKey:
         expired = key.expires_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         raise AuthenticationFailed(detail=f'API key expired at "{expired}".')
     if not key.user.is_active:
-        raise errors.Unauthorized(
+        raise AuthenticationFailed(
             f'User is not active (status = "{key.user.status}"). '
             "Contact an admin to reactivate your account."
         )
@@ -118,14 +145,15 @@ def touch(key: APIKey, *, ip: str = "", refresh_expiry: bool = True) -> bool:
     activity row. Returns whether anything was written.
     """
     now = utcnow()
-    if now - key.last_used < BOOKKEEPING_INTERVAL and now.date() == key.last_used.date():
+    used = key.last_used != key.created_at
+    if used and now - key.last_used < BOOKKEEPING_INTERVAL and now.date() == key.last_used.date():
         return False
     updates = {APIKey.last_used: now, APIKey.updated_at: now}
     if ip:
         updates[APIKey.ip_address] = ip
-    lifetime = dt.timedelta(seconds=key.lifetime_seconds)
+    lifetime = dt.timedelta(seconds=min(key.lifetime_seconds, 1000 * 365 * DAY))
     if refresh_expiry and key.expires_at - now <= lifetime - dt.timedelta(hours=1):
-        updates[APIKey.expires_at] = now + lifetime
+        updates[APIKey.expires_at] = _expiry(now, key.lifetime_seconds)
     with database.atomic():
         APIKey.update(updates).where(APIKey.id == key.id).execute()
         User.update(last_seen_at=now).where(User.id == key.user_id).execute()
@@ -139,29 +167,134 @@ def record_activity(user_id: str, day: dt.date) -> None:
     UserActivity.insert(user_id=user_id, day=day).on_conflict_ignore().execute()
 
 
+def _require_manage(actor: User, owner: User, action: str = "api_keys:manage_others") -> None:
+    """Your own keys, or (once the owner is visible to you) the action's roles: else 403."""
+    if actor.id != owner.id:
+        rbac.require(actor, action)
+
+
+def _name_or_generated(name: str | None) -> str:
+    return name.strip() if name and name.strip() else f"token-{secrets.token_hex(4)}"
+
+
+def create_v0(caller: Caller, owner: User, name: str | None, lifetimes: Lifetimes) -> NewKey:
+    """v0 `POST /api-keys/{user}`: a named key living as long as tokens may."""
+    _require_manage(caller.user, owner, "api_keys:create_for_others")
+    return create(
+        caller,
+        owner,
+        lifetime_seconds=lifetimes.max_token_seconds,
+        login_type="token",
+        token_name=_name_or_generated(name),
+    )
+
+
+def create_key(caller: Caller, owner: User) -> NewKey:
+    """v2 `POST /users/{user}/keys`: an unnamed token for a week."""
+    _require_manage(caller.user, owner, "api_keys:create_for_others")
+    return create(caller, owner, lifetime_seconds=KEY_LIFETIME, login_type="token")
+
+
 def create_token(
     caller: Caller,
     user: User,
     *,
-    token_name: str,
+    token_name: str | None,
     lifetime_seconds: int,
     max_lifetime_ns: int,
     scope: str = "all",
 ) -> NewKey:
-    """A named token (`coder tokens create`), its lifetime capped by max_token_lifetime."""
-    if lifetime_seconds <= 0:
-        raise errors.ValidationFailed(validations=[("lifetime", "must be positive")])
-    if lifetime_seconds * 1_000_000_000 > max_lifetime_ns:
-        limit = max_lifetime_ns // 1_000_000_000
+    """A named token (`coder tokens create`); lifetime 0 = 30 days, capped by the maximum."""
+    if caller.user is not None:
+        _require_manage(caller.user, user)
+    if scope not in SCOPES:
+        raise errors.ValidationFailed(validations=[("scope", f"must be one of {SCOPES}")])
+    max_seconds = max_lifetime_ns // 1_000_000_000
+    if lifetime_seconds == 0:
+        lifetime_seconds = min(DEFAULT_TOKEN_LIFETIME, max_seconds)
+    if lifetime_seconds < 0:
         raise errors.ValidationFailed(
-            f"Lifetime must be less than {limit} seconds.",
-            validations=[("lifetime", f"must be at most {limit} seconds")],
+            "Lifetime must be a positive number.",
+            validations=[("lifetime", "lifetime must be positive number greater than 0")],
+        )
+    if lifetime_seconds > max_seconds:
+        raise errors.ValidationFailed(
+            f"Lifetime must be less than {max_seconds} seconds.",
+            validations=[("lifetime", f"lifetime must be less than {max_seconds} seconds")],
         )
     return create(
         caller,
         user,
         lifetime_seconds=lifetime_seconds,
         login_type="token",
-        token_name=token_name,
+        token_name=_name_or_generated(token_name),
         scope=scope,
     )
+
+
+def _with_users(query):
+    return query.select(APIKey, User).join(User)
+
+
+def list_keys(actor: User, owner: User, *, include_all: bool = False) -> list[APIKey]:
+    """The owner's tokens (not login sessions); every user's with include_all, if allowed."""
+    _require_manage(actor, owner)
+    query = _with_users(APIKey.select()).where(APIKey.login_type == "token")
+    if not (include_all and rbac.can(actor, "api_keys:manage_others")):
+        query = query.where(APIKey.user == owner.id)
+    return list(query.order_by(APIKey.created_at, APIKey.id))
+
+
+def _owned(actor: User, owner: User, condition) -> APIKey:
+    _require_manage(actor, owner)
+    key = _with_users(APIKey.select()).where((APIKey.user == owner.id) & condition).get_or_none()
+    if key is None:
+        raise errors.NotFound()
+    return key
+
+
+def get_key(actor: User, owner: User, key_id: str) -> APIKey:
+    return _owned(actor, owner, APIKey.id == key_id)
+
+
+def get_token_by_name(actor: User, owner: User, name: str) -> APIKey:
+    return _owned(actor, owner, APIKey.token_name == name)
+
+
+def _audit_key(caller: Caller, key: APIKey, action: str, changes: dict) -> None:
+    audit.record(
+        caller,
+        action=action,
+        resource_type="api_key",
+        resource_id=key.id,
+        resource_target=key.token_name or key.id,
+        changes=changes,
+    )
+
+
+def delete_key(caller: Caller, owner: User, key_id: str) -> None:
+    """Delete one of the owner's keys; it stops working at once."""
+    key = get_key(caller.user, owner, key_id)
+    with database.atomic():
+        APIKey.delete_by_id(key.id)
+        _audit_key(
+            caller,
+            key,
+            "delete",
+            audit.diff({"token_name": key.token_name, "user_id": owner.id}, {}),
+        )
+
+
+def regenerate(caller: Caller, owner: User, key_id: str) -> NewKey:
+    """v0 regen: a new secret for the same key id; the old token stops working."""
+    key = get_key(caller.user, owner, key_id)
+    _, secret, hashed = tokens.generate()
+    now = utcnow()
+    with database.atomic():
+        APIKey.update(
+            hashed_secret=hashed,
+            expires_at=_expiry(now, key.lifetime_seconds),
+            updated_at=now,
+        ).where(APIKey.id == key.id).execute()
+        _audit_key(caller, key, "write", audit.diff({"secret": "old"}, {"secret": "new"}))
+    return NewKey(key=APIKey.get_by_id(key.id), token=f"{key.id}-{secret}")

@@ -1,6 +1,15 @@
 """The classic Coder API, /api/v0: one blueprint module per resource."""
 
-from app.api.v0 import devurls, images, registries, root, users, workspaces
+from app.api.v0 import (
+    api_keys,
+    devurls,
+    images,
+    organizations,
+    registries,
+    root,
+    users,
+    workspaces,
+)
 
 DESCRIPTION = """The classic Coder API (v0).
 
@@ -14,6 +23,8 @@ or absent field means "unchanged". `me` is accepted wherever a user id is.
 BLUEPRINTS = (
     root.blp,
     users.blp,
+    api_keys.blp,
+    organizations.blp,
     workspaces.blp,
     workspaces.environments_blp,
     devurls.blp,

@@ -1,19 +1,79 @@
-"""v0 users."""
+"""v0 users and their SSH keys."""
 
+import marshmallow as ma
 from flask.views import MethodView
 
 from app import auth
 from app.api.smorest import Blueprint
-from app.api.v0.schemas import UserSchema
+from app.api.v0.schemas import UserCreateSchema, UserSchema, UserUpdateSchema
 from app.services import users
 
 blp = Blueprint("v0_users", __name__, url_prefix="/api/v0/users", description="Users")
 
 
+class SSHKeySchema(ma.Schema):
+    public_key = ma.fields.String()
+    private_key = ma.fields.String(metadata={"description": "Shown to the key's owner only"})
+
+
+@blp.route("", strict_slashes=False)
+class Users(MethodView):
+    @blp.login_required
+    @blp.response(200, UserSchema(many=True))
+    def get(self):
+        """List users (everyone for site admins and managers, else yourself)"""
+        return users.list_visible(auth.current_user())
+
+    @blp.login_required
+    @blp.arguments(UserCreateSchema)
+    @blp.error_responses(409)
+    @blp.response(201, UserSchema)
+    def post(self, data):
+        """Create a user"""
+        return users.create_by(auth.caller(), keygen=auth.keygen(), **data)
+
+
 @blp.route("/<string:user_id>")
 class UserById(MethodView):
-    @blp.login_required
+    @blp.login_required(temporary_password_ok=True)
+    @blp.error_responses(404)
     @blp.response(200, UserSchema)
     def get(self, user_id):
         """Get a user (`me` for yourself)"""
         return users.get_visible(auth.current_user(), user_id)
+
+    @blp.login_required(temporary_password_ok=True)
+    @blp.arguments(UserUpdateSchema)
+    @blp.error_responses(404, 409)
+    @blp.response(200, UserSchema)
+    def patch(self, data, user_id):
+        """Update a user; null or absent fields are unchanged"""
+        user = users.get_visible(auth.current_user(), user_id)
+        return users.update(auth.caller(), user, data)
+
+    @blp.login_required
+    @blp.error_responses(404, 409)
+    @blp.response(204)
+    def delete(self, user_id):
+        """Delete a user"""
+        users.delete(auth.caller(), users.get_visible(auth.current_user(), user_id))
+
+
+@blp.route("/<string:user_id>/sshkey")
+class UserSSHKey(MethodView):
+    @blp.login_required
+    @blp.error_responses(404)
+    @blp.response(200, SSHKeySchema)
+    def get(self, user_id):
+        """Get a user's SSH public key (and private key, for your own)"""
+        user = users.get_visible(auth.current_user(), user_id)
+        return users.ssh_key(auth.caller(), user, auth.keygen())
+
+    @blp.login_required
+    @blp.error_responses(404)
+    @blp.response(200, SSHKeySchema)
+    def post(self, user_id):
+        """Regenerate a user's SSH key pair"""
+        user = users.get_visible(auth.current_user(), user_id)
+        users.regenerate_ssh_key(auth.caller(), user, auth.keygen())
+        return users.ssh_key(auth.caller(), users.find(user.id), auth.keygen())

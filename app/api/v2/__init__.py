@@ -1,6 +1,6 @@
 """The general Coder API, /api/v2: one blueprint module per resource."""
 
-from app.api.v2 import buildinfo, csp, deployment, experiments, root, updatecheck, users
+from app.api.v2 import buildinfo, csp, deployment, experiments, root, tokens, updatecheck, users
 
 DESCRIPTION = """The general Coder API (v2).
 
@@ -17,6 +17,7 @@ BLUEPRINTS = (
     experiments.blp,
     updatecheck.blp,
     users.blp,
+    tokens.blp,
 )
 
 

@@ -45,3 +45,24 @@ class UserSchema(ma.Schema):
             for role in user.roles
             for name, display in V2_ROLE_NAMES.get(role, ())
         ]
+
+
+class APIKeySchema(ma.Schema):
+    id = ma.fields.String()
+    user_id = ma.fields.String()
+    last_used = Timestamp()
+    expires_at = Timestamp()
+    created_at = Timestamp()
+    updated_at = Timestamp()
+    login_type = ma.fields.String(metadata={"enum": ["password", "token"]})
+    scope = ma.fields.String(metadata={"enum": ["all", "application_connect"]})
+    token_name = ma.fields.Function(lambda key: key.token_name or "", metadata={"type": "string"})
+    lifetime_seconds = ma.fields.Integer()
+
+
+class APIKeyWithOwnerSchema(APIKeySchema):
+    username = ma.fields.Function(lambda key: key.user.username, metadata={"type": "string"})
+
+
+class GenerateAPIKeyResponseSchema(ma.Schema):
+    key = ma.fields.String()

@@ -1,18 +1,99 @@
-"""v2 users."""
+"""v2 users: the first user, login and logout, and reading a user."""
 
+import marshmallow as ma
+from flask import current_app
 from flask.views import MethodView
 
-from app import auth
+from app import auth, errors
 from app.api.smorest import Blueprint
-from app.api.v2.schemas import UserSchema
-from app.services import users
+from app.api.v2.schemas import ResponseSchema, UserSchema
+from app.services import organizations, sessions, users
 
 blp = Blueprint("v2_users", __name__, url_prefix="/api/v2/users", description="Users")
 
 
+class CreateFirstUserRequestSchema(ma.Schema):
+    email = ma.fields.Email(required=True)
+    username = ma.fields.String(required=True)
+    password = ma.fields.String(required=True, load_only=True)
+    name = ma.fields.String(load_default="")
+    trial = ma.fields.Boolean(load_default=False)
+
+
+class CreateFirstUserResponseSchema(ma.Schema):
+    user_id = ma.fields.String()
+    organization_id = ma.fields.String()
+
+
+class LoginWithPasswordRequestSchema(ma.Schema):
+    email = ma.fields.Email(required=True)
+    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(1))
+
+
+class LoginWithPasswordResponseSchema(ma.Schema):
+    session_token = ma.fields.String()
+
+
+@blp.route("/first")
+class FirstUser(MethodView):
+    @blp.error_responses(404)
+    @blp.response(200, ResponseSchema)
+    def get(self):
+        """Check initial user created"""
+        if not users.has_first_user():
+            raise errors.NotFound("The initial user has not been created!")
+        return {"message": "The initial user has already been created!"}
+
+    @blp.arguments(CreateFirstUserRequestSchema)
+    @blp.error_responses(409)
+    @blp.response(201, CreateFirstUserResponseSchema)
+    def post(self, data):
+        """Create initial user"""
+        user = users.create_first(
+            auth.caller(),
+            username=data["username"],
+            email=data["email"],
+            password=data["password"],
+            name=data["name"],
+            keygen=auth.keygen(),
+        )
+        return {"user_id": user.id, "organization_id": organizations.default_organization().id}
+
+
+@blp.route("/login")
+class Login(MethodView):
+    @blp.arguments(LoginWithPasswordRequestSchema)
+    @blp.error_responses(401, 403)
+    @blp.response(201, LoginWithPasswordResponseSchema)
+    def post(self, data):
+        """Log in user"""
+        lifetimes = auth.lifetimes()
+        new = sessions.login(
+            auth.caller(),
+            email=data["email"],
+            password=data["password"],
+            lifetimes=lifetimes,
+            password_auth_disabled=current_app.config["SETTINGS"]["disable_password_auth"],
+        )
+        auth.issue_session_cookie(new.token, lifetimes.session_seconds)
+        return {"session_token": new.token}
+
+
+@blp.route("/logout")
+class Logout(MethodView):
+    @blp.login_required(temporary_password_ok=True)
+    @blp.response(200, ResponseSchema)
+    def post(self):
+        """Log out user"""
+        sessions.logout(auth.caller(), auth.current_key())
+        auth.end_session_cookie()
+        return {"message": "Logged out!"}
+
+
 @blp.route("/<string:user>")
 class UserByName(MethodView):
-    @blp.login_required
+    @blp.login_required(temporary_password_ok=True)
+    @blp.error_responses(400, 404)
     @blp.response(200, UserSchema)
     def get(self, user):
         """Get user by name"""
