@@ -112,6 +112,8 @@ def _init_request_hooks(app: Flask) -> None:
         limit = app.config["MAX_CONTENT_LENGTH"]
         if request.content_length is not None and request.content_length > limit:
             raise errors.PayloadTooLarge()
+        if "\x00" in request.path:  # no object's id or name holds one (PostgreSQL cannot)
+            raise errors.NotFound()
 
     @app.after_request
     def _headers(response):

@@ -241,3 +241,12 @@ def test_ssh_key_owner_sees_private_key_encrypted_at_rest(make_app):
     assert client.get("/api/v0/users/me", headers=headers).json["key_regenerated_at"]
     other = make_user()
     assert client.post(f"/api/v0/users/{other.id}/sshkey", headers=headers).status_code == 404
+
+
+def test_nul_characters_are_refused_not_500(client):
+    headers = _v0(make_token(make_user("site-admin")))
+    body = {"email": "n@example.com", "username": "a\u0000b", "password": STRONG}
+    assert client.post("/api/v0/users", json=body, headers=headers).status_code == 400
+    assert client.get("/api/v0/users/a%00b", headers=headers).status_code == 404
+    tokens = client.get("/api/v2/users/me/keys/tokens?include_all=%00", headers=headers)
+    assert tokens.status_code == 400

@@ -21,6 +21,17 @@ SECURITY_SCHEMES = {
 }
 
 
+def _has_nul(value) -> bool:
+    """Does a JSON value hold a NUL character anywhere (PostgreSQL text cannot store one)?"""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 class Parser(FlaskParser):
     """Coder answers 400 to bad input, and reads JSON bodies whatever the Content-Type says."""
 
@@ -35,7 +46,15 @@ class Parser(FlaskParser):
         data = req.get_data(cache=True)
         if not data.strip():
             return core.missing
-        return json.loads(data)
+        loaded = json.loads(data)
+        if _has_nul(loaded):
+            raise errors.BadRequest("Request body must not contain NUL characters.")
+        return loaded
+
+    def load_querystring(self, req, schema):
+        if any("\x00" in key + value for key, value in req.args.items(multi=True)):
+            raise errors.BadRequest("Query parameters must not contain NUL characters.")
+        return super().load_querystring(req, schema)
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         raise errors.InvalidJSON(detail=str(error))
