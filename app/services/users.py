@@ -42,14 +42,16 @@ def _password_problems(password: str, temporary: bool) -> list[tuple[str, str]]:
     return [("password", text) for text in found]
 
 
-def check_new_user(username: str, email: str, roles=()) -> list[tuple[str, str]]:
+def check_new_user(username: str, email: str, roles=(), name: str = "") -> list[tuple[str, str]]:
     problems = []
+    if len(name or "") > 255:
+        problems.append(("name", "must be at most 255 characters"))
     if not USERNAME_RE.match(username or ""):
         problems.append(
             ("username", "must be 1-39 letters, digits or hyphens, not starting or ending with -")
         )
-    if not EMAIL_RE.match(email or ""):
-        problems.append(("email", "must be a valid email address"))
+    if not EMAIL_RE.match(email or "") or len(email) > 320:
+        problems.append(("email", "must be a valid email address (at most 320 characters)"))
     for role in roles:
         if role not in SITE_ROLES:
             problems.append(("roles", f'unknown role "{role}"'))
@@ -109,7 +111,7 @@ def create(
 
     A password must pass the v2 rules, or only the minimum length when it is temporary.
     """
-    problems = check_new_user(username, email, roles)
+    problems = check_new_user(username, email, roles, name)
     if login_type not in LOGIN_TYPES:
         problems.append(("login_type", f"must be one of {', '.join(LOGIN_TYPES)}"))
     if password:
@@ -240,6 +242,7 @@ def update(caller: Caller, user: User, changes: dict) -> User:
         changes.get("username", user.username),
         changes.get("email", user.email),
         changes.get("roles", ()),
+        changes.get("name", ""),
     )
     if "status" in changes and changes["status"] not in STATUSES:
         problems.append(("status", f"must be one of {', '.join(STATUSES)}"))

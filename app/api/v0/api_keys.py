@@ -12,7 +12,9 @@ blp = Blueprint("v0_api_keys", __name__, url_prefix="/api/v0/api-keys", descript
 
 
 class APIKeyCreateSchema(ma.Schema):
-    name = ma.fields.String(load_default=None, allow_none=True)
+    name = ma.fields.String(
+        load_default=None, allow_none=True, validate=ma.validate.Length(max=255)
+    )
 
 
 class KeySchema(ma.Schema):

@@ -35,20 +35,26 @@ class OrganizationSchema(ma.Schema):
     memory_provisioning_rate = ma.fields.Float()
 
 
+RATE = ma.validate.Range(min=0.001, max=1_000_000)
+
+
 class OrganizationUpdateSchema(ma.Schema):
-    name = ma.fields.String(allow_none=True)
-    description = ma.fields.String(allow_none=True)
+    name = ma.fields.String(allow_none=True, validate=ma.validate.Length(1, 64))
+    description = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=1024))
     default = ma.fields.Boolean(allow_none=True)
-    resource_namespace = ma.fields.String(allow_none=True)
+    resource_namespace = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=255))
     auto_off_threshold = ma.fields.Integer(
-        allow_none=True, attribute="auto_off_threshold_ms", metadata={"description": "ms"}
+        allow_none=True,
+        attribute="auto_off_threshold_ms",
+        validate=ma.validate.Range(min=0, max=10 * 365 * 86400 * 1000),
+        metadata={"description": "milliseconds"},
     )
-    cpu_provisioning_rate = ma.fields.Float(allow_none=True, allow_nan=False)
-    memory_provisioning_rate = ma.fields.Float(allow_none=True, allow_nan=False)
+    cpu_provisioning_rate = ma.fields.Float(allow_none=True, allow_nan=False, validate=RATE)
+    memory_provisioning_rate = ma.fields.Float(allow_none=True, allow_nan=False, validate=RATE)
 
 
 class OrganizationCreateSchema(OrganizationUpdateSchema):
-    name = ma.fields.String(required=True)
+    name = ma.fields.String(required=True, validate=ma.validate.Length(1, 64))
     members = ma.fields.List(
         ma.fields.String(), load_default=list, metadata={"description": "User ids to add"}
     )

@@ -15,10 +15,12 @@ NANOSECONDS = 1_000_000_000
 
 class CreateTokenRequestSchema(ma.Schema):
     lifetime = ma.fields.Integer(
-        load_default=0, metadata={"description": "nanoseconds; 0 = 30 days"}
+        validate=ma.validate.Range(min=-(2**63), max=2**63 - 1),
+        load_default=0,
+        metadata={"description": "nanoseconds; 0 = 30 days"},
     )
     scope = ma.fields.String(load_default="all", validate=ma.validate.OneOf(api_keys.SCOPES))
-    token_name = ma.fields.String(load_default="")
+    token_name = ma.fields.String(load_default="", validate=ma.validate.Length(max=255))
 
 
 class TokensQueryArgsSchema(ma.Schema):
