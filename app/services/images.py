@@ -17,7 +17,7 @@ from app import registry as oci
 from app.db import database
 from app.models import Image, ImageTag, Registry, Workspace
 from app.models.base import utcnow
-from app.services import audit, registries
+from app.services import audit, registries, workspaces
 from app.services.context import SYSTEM, Caller
 
 log = logging.getLogger("pycoderd.images")
@@ -46,7 +46,7 @@ def _visible_workspaces(user, query):
 
 
 def _decorate(user, images: list[Image], with_workspaces: bool) -> list[Image]:
-    """Attach tags, the default tag and (optionally) workspaces, in three queries in all."""
+    """Attach tags, the default tag and (optionally) workspaces, in four queries in all."""
     if not images:
         return images
     ids = [image.id for image in images]
@@ -60,14 +60,15 @@ def _decorate(user, images: list[Image], with_workspaces: bool) -> list[Image]:
     by_image = defaultdict(list)
     if with_workspaces:
         query = Workspace.select().where(Workspace.image.in_(ids)).order_by(Workspace.created_at)
-        for workspace in _visible_workspaces(user, query):
-            by_image[workspace.image_id].append(workspace)
+        # The workspaces API's own wire shape (with `updating`), in one more query.
+        for workspace in workspaces.for_api(_visible_workspaces(user, query)):
+            by_image[workspace["image_id"]].append(workspace)
     for image in images:
         image.registry_row = registry_rows.get(image.registry_id)
         image.tag_rows = tags[image.id]
         image.workspace_rows = by_image[image.id] if with_workspaces else None
         for tag in image.tag_rows:
-            tag.workspace_rows = [w for w in by_image[image.id] if w.image_tag == tag.tag]
+            tag.workspace_rows = [w for w in by_image[image.id] if w["image_tag"] == tag.tag]
         image.default_tag_row = next(
             (tag for tag in image.tag_rows if tag.tag == image.default_tag), None
         )

@@ -8,6 +8,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from app.api.fields import Timestamp
+from app.api.v0.workspaces_schemas import WorkspaceSchema
 
 
 class Text(ma.fields.String):
@@ -18,69 +19,6 @@ class Text(ma.fields.String):
         if "\x00" in text:
             raise ma.ValidationError("must not contain NUL characters")
         return text
-
-
-def _json_list(text):
-    try:
-        value = json.loads(text or "[]")
-    except ValueError:
-        return []
-    return value if isinstance(value, list) else []
-
-
-class LatestStatSchema(ma.Schema):
-    time = Timestamp(attribute="stat_time", allow_none=True)
-    last_online = Timestamp(allow_none=True)
-    container_status = ma.fields.String(
-        metadata={"description": "CREATING, OFF, ON, FAILED or UNKNOWN"}
-    )
-    stat_error = ma.fields.String()
-    cpu_usage = ma.fields.Float()
-    memory_total = ma.fields.Integer()
-    memory_usage = ma.fields.Integer()
-    disk_total = ma.fields.Integer()
-    disk_used = ma.fields.Integer()
-
-
-class RebuildMessageSchema(ma.Schema):
-    text = ma.fields.String()
-    required = ma.fields.Boolean()
-    auto_off_threshold = ma.fields.Integer()
-
-
-class WorkspaceSchema(ma.Schema):
-    """SPEC §5 Workspace, read from an app.models.Workspace row (shared with the workspaces API)."""
-
-    id = ma.fields.String()
-    name = ma.fields.String()
-    image_id = ma.fields.String()
-    image_tag = ma.fields.String()
-    organization_id = ma.fields.String()
-    user_id = ma.fields.String()
-    last_built_at = Timestamp(allow_none=True)
-    cpu_cores = ma.fields.Float()
-    memory_gb = ma.fields.Float()
-    disk_gb = ma.fields.Integer()
-    gpus = ma.fields.Integer()
-    updating = ma.fields.Function(
-        lambda w: bool(getattr(w, "updating", False)),
-        metadata={"description": "A build is queued or running"},
-    )
-    latest_stat = ma.fields.Function(
-        lambda w: LatestStatSchema().dump(w), metadata={"description": "LatestStat"}
-    )
-    rebuild_messages = ma.fields.Function(
-        lambda w: RebuildMessageSchema(many=True).dump(_json_list(w.rebuild_messages))
-    )
-    created_at = Timestamp()
-    updated_at = Timestamp()
-    last_opened_at = Timestamp(allow_none=True)
-    last_connection_at = Timestamp(allow_none=True)
-    auto_off_threshold = ma.fields.Integer(
-        attribute="auto_off_threshold_ms", metadata={"description": "Milliseconds"}
-    )
-    use_container_vm = ma.fields.Boolean()
-    resource_pool_id = ma.fields.String()
 
 
 class RegistrySchema(ma.Schema):
