@@ -77,9 +77,67 @@ class Env:
 # --- examples ------------------------------------------------------------------------------
 
 
+def _workspace(env: Env):
+    from tests.devurls.conftest import make_workspace
+
+    return make_workspace(env.admin, name=env.unique("ws"))
+
+
+def _devurl(env: Env):
+    from app import db
+    from app.services import devurls
+    from app.services.context import Caller
+
+    workspace = _workspace(env)
+    with db.database.connection_context():
+        devurl = devurls.create(
+            Caller(user=env.admin), workspace.id, port=3000, name=env.unique("d")
+        )
+    return workspace, devurl
+
+
+def create_devurl(prefix: str):
+    def example(env: Env) -> Call:
+        workspace = _workspace(env)
+        body = {"port": 8080, "name": env.unique("d"), "access": "PRIVATE"}
+        return Call(f"/api/v0/{prefix}/{workspace.id}/devurls", json=body)
+
+    return example
+
+
+def update_devurl(prefix: str):
+    def example(env: Env) -> Call:
+        workspace, devurl = _devurl(env)
+        path = f"/api/v0/{prefix}/{workspace.id}/devurls/{devurl.id}"
+        return Call(path, json={"port": 3001, "access": "AUTHED"}, resource_id=devurl.id)
+
+    return example
+
+
+def delete_devurl(prefix: str):
+    def example(env: Env) -> Call:
+        workspace, devurl = _devurl(env)
+        path = f"/api/v0/{prefix}/{workspace.id}/devurls/{devurl.id}"
+        return Call(path, resource_id=devurl.id)
+
+    return example
+
+
 # --- the table -----------------------------------------------------------------------------
 
+WS_DEVURLS = "/api/v0/workspaces/<string:workspace_id>/devurls"
+WS_DEVURL = WS_DEVURLS + "/<string:devurl_id>"
+ENV_DEVURLS = "/api/v0/environments/<string:workspace_id>/devurls"
+ENV_DEVURL = ENV_DEVURLS + "/<string:devurl_id>"
+
 CONTRACT: dict[tuple[str, str], Audited | NotAudited] = {
+    # dev URLs (and their /environments aliases)
+    ("POST", WS_DEVURLS): Audited("create", "devurl", example=create_devurl("workspaces")),
+    ("PUT", WS_DEVURL): Audited("write", "devurl", example=update_devurl("workspaces")),
+    ("DELETE", WS_DEVURL): Audited("delete", "devurl", example=delete_devurl("workspaces")),
+    ("POST", ENV_DEVURLS): Audited("create", "devurl", example=create_devurl("environments")),
+    ("PUT", ENV_DEVURL): Audited("write", "devurl", example=update_devurl("environments")),
+    ("DELETE", ENV_DEVURL): Audited("delete", "devurl", example=delete_devurl("environments")),
     # v2 general
     ("POST", "/api/v2/csp/reports"): NotAudited(
         "a browser's Content-Security-Policy report: logged and counted, changes nothing"
