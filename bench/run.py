@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import http_load, proxy
+from bench import http_load, proxy, scale
 
 
 def main() -> None:
     sys.argv = [sys.argv[0]]
     http_load.main()
     proxy.main()
+    scale.main()
 
 
 if __name__ == "__main__":

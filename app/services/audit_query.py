@@ -167,15 +167,29 @@ def _export_lines(filters: Filters) -> Iterator[str]:
             query = _query(filters, EXPORT_BATCH)
             if after is not None:
                 query = _after(query, after)
-            rows = list(query.dicts())
+            # Raw rows: the stored diff is already JSON, and times need no parsing here.
+            rows = database.execute(query).fetchall()
             if not rows:
                 return
-            yield "".join(_ndjson(as_entry(row)) for row in rows)
-            after = (rows[-1]["time"], rows[-1]["id"])
+            yield "".join(map(_ndjson, rows))
+            after = (rows[-1][1], rows[-1][0])
             if len(rows) < EXPORT_BATCH:
                 return
 
 
-def _ndjson(entry: dict) -> str:
-    entry["time"] = entry["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return json.dumps(entry, separators=(",", ":")) + "\n"
+NAMES = [column.name for column in COLUMNS]
+
+
+def _ndjson(row: tuple) -> str:
+    """One raw row (COLUMNS order) as a line of JSON, the stored diff spliced in as is."""
+    entry = dict(zip(NAMES, row, strict=True))
+    entry["time"] = _rfc3339(entry["time"])
+    diff = entry.pop("diff") or "{}"
+    return json.dumps(entry, separators=(",", ":"))[:-1] + f',"diff":{diff}}}\n'
+
+
+def _rfc3339(value) -> str:
+    """A stored time (datetime, or SQLite's text) as RFC 3339 with microseconds and Z."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
