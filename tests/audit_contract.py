@@ -123,6 +123,55 @@ def delete_devurl(prefix: str):
     return example
 
 
+def _image(env: Env):
+    from app import db
+    from app.models import Image, ImageTag, Registry
+    from app.services import organizations
+
+    with db.database.connection_context():
+        organization = organizations.default_organization()
+        registry = Registry.create(
+            organization=organization, friendly_name=env.unique("r"), registry="127.0.0.1:5000"
+        )
+        image = Image.create(
+            organization=organization, registry=registry, repository=env.unique("img")
+        )
+        ImageTag.create(image=image, tag="latest")
+        ImageTag.create(image=image, tag="old")
+    return image
+
+
+def update_image(env: Env) -> Call:
+    image = _image(env)
+    body = {"description": env.unique("described ")}
+    return Call(f"/api/v0/images/{image.id}", json=body, resource_id=image.id)
+
+
+def delete_image(env: Env) -> Call:
+    image = _image(env)
+    return Call(f"/api/v0/images/{image.id}", resource_id=image.id)
+
+
+def delete_tag(env: Env) -> Call:
+    return Call(f"/api/v0/images/{_image(env).id}/tags/old")
+
+
+def update_registry(env: Env) -> Call:
+    registry_id = _image(env).registry_id
+    body = {"friendly_name": env.unique("renamed")}
+    return Call(f"/api/v0/registries/{registry_id}", json=body, resource_id=registry_id)
+
+
+def delete_registry(env: Env) -> Call:
+    from app import db
+    from app.models import Image
+
+    image = _image(env)
+    with db.database.connection_context():
+        Image.delete().where(Image.id == image.id).execute()
+    return Call(f"/api/v0/registries/{image.registry_id}", resource_id=image.registry_id)
+
+
 # --- the table -----------------------------------------------------------------------------
 
 WS_DEVURLS = "/api/v0/workspaces/<string:workspace_id>/devurls"
@@ -138,6 +187,33 @@ CONTRACT: dict[tuple[str, str], Audited | NotAudited] = {
     ("POST", ENV_DEVURLS): Audited("create", "devurl", example=create_devurl("environments")),
     ("PUT", ENV_DEVURL): Audited("write", "devurl", example=update_devurl("environments")),
     ("DELETE", ENV_DEVURL): Audited("delete", "devurl", example=delete_devurl("environments")),
+    # images, tags and registries (import, tag add and refresh contact a registry: the images
+    # tests check them against the local one)
+    ("POST", "/api/v0/images/"): Audited(
+        "create", "image", checked_by="tests/images/test_images_api.py (import)"
+    ),
+    ("PATCH", "/api/v0/images/<string:image_id>"): Audited("write", "image", example=update_image),
+    ("POST", "/api/v0/images/<string:image_id>"): Audited(
+        "write", "image_tag", checked_by="tests/images/test_images_api.py (refresh: per moved tag)"
+    ),
+    ("DELETE", "/api/v0/images/<string:image_id>"): Audited(
+        "delete", "image", example=delete_image
+    ),
+    ("POST", "/api/v0/images/<string:image_id>/tags"): Audited(
+        "create", "image_tag", checked_by="tests/images/test_images_api.py (tags add)"
+    ),
+    ("POST", "/api/v0/images/<string:image_id>/tags/update"): Audited(
+        "write", "image_tag", checked_by="tests/images/test_images_api.py (refresh: per moved tag)"
+    ),
+    ("DELETE", "/api/v0/images/<string:image_id>/tags/<string:tag>"): Audited(
+        "delete", "image_tag", example=delete_tag
+    ),
+    ("PATCH", "/api/v0/registries/<string:registry_id>"): Audited(
+        "write", "registry", example=update_registry
+    ),
+    ("DELETE", "/api/v0/registries/<string:registry_id>"): Audited(
+        "delete", "registry", example=delete_registry
+    ),
     # v2 general
     ("POST", "/api/v2/csp/reports"): NotAudited(
         "a browser's Content-Security-Policy report: logged and counted, changes nothing"
