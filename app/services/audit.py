@@ -13,8 +13,9 @@ SECRET_MASK = "******"
 SECRET_FIELDS = frozenset(
     {"password", "password_hash", "hashed_secret", "secret", "private_key", "token", "key"}
 )
-# Field names ending so are secrets too (`new_password`, `ssh_private_key_encrypted`, ...).
-SECRET_SUFFIXES = ("password", "secret", "_token", "private_key", "private_key_encrypted", "_hash")
+# Field names ending so are secrets too (`new_password`, `password_encrypted`, ...); digests
+# such as `latest_hash` are not.
+SECRET_SUFFIXES = ("password", "secret", "_token", "private_key", "_encrypted")
 
 # The vocabulary of entries (SPEC §9); GET /api/v0/audit accepts these as filters.
 ACTIONS = frozenset(
