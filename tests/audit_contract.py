@@ -172,14 +172,65 @@ def delete_registry(env: Env) -> Call:
     return Call(f"/api/v0/registries/{image.registry_id}", resource_id=image.registry_id)
 
 
+def create_workspace(prefix: str):
+    def example(env: Env) -> Call:
+        image = _image(env)
+        body = {"name": env.unique("ws"), "image_id": image.id, "org_id": "default"}
+        return Call(f"/api/v0/{prefix}", json=body)
+
+    return example
+
+
+def workspace_call(prefix: str, suffix: str = "", body=None):
+    def example(env: Env) -> Call:
+        workspace = _workspace(env)
+        return Call(f"/api/v0/{prefix}/{workspace.id}{suffix}", json=body, resource_id=workspace.id)
+
+    return example
+
+
+def update_workspaces_config(prefix: str):
+    def example(env: Env) -> Call:
+        return Call(f"/api/v0/{prefix}/config", json={"max_cpu_cores": 64})
+
+    return example
+
+
 # --- the table -----------------------------------------------------------------------------
 
 WS_DEVURLS = "/api/v0/workspaces/<string:workspace_id>/devurls"
 WS_DEVURL = WS_DEVURLS + "/<string:devurl_id>"
 ENV_DEVURLS = "/api/v0/environments/<string:workspace_id>/devurls"
 ENV_DEVURL = ENV_DEVURLS + "/<string:devurl_id>"
+WS = "/api/v0/workspaces/<string:workspace_id>"
+ENV = "/api/v0/environments/<string:workspace_id>"
 
 CONTRACT: dict[tuple[str, str], Audited | NotAudited] = {
+    # workspaces (and their /environments aliases)
+    ("POST", "/api/v0/workspaces"): Audited(
+        "create", "environment", example=create_workspace("workspaces")
+    ),
+    ("PATCH", WS): Audited("write", "environment", example=workspace_call("workspaces", body={})),
+    ("DELETE", WS): Audited("delete", "environment", example=workspace_call("workspaces")),
+    ("PUT", WS + "/stop"): Audited(
+        "stop", "environment", example=workspace_call("workspaces", "/stop")
+    ),
+    ("PUT", "/api/v0/workspaces/config"): Audited(
+        "write", "environment", example=update_workspaces_config("workspaces")
+    ),
+    ("POST", "/api/v0/environments"): Audited(
+        "create", "environment", example=create_workspace("environments")
+    ),
+    ("PATCH", ENV): Audited(
+        "write", "environment", example=workspace_call("environments", body={})
+    ),
+    ("DELETE", ENV): Audited("delete", "environment", example=workspace_call("environments")),
+    ("PUT", ENV + "/stop"): Audited(
+        "stop", "environment", example=workspace_call("environments", "/stop")
+    ),
+    ("PUT", "/api/v0/environments/config"): Audited(
+        "write", "environment", example=update_workspaces_config("environments")
+    ),
     # dev URLs (and their /environments aliases)
     ("POST", WS_DEVURLS): Audited("create", "devurl", example=create_devurl("workspaces")),
     ("PUT", WS_DEVURL): Audited("write", "devurl", example=update_devurl("workspaces")),
