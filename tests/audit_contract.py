@@ -196,6 +196,135 @@ def update_workspaces_config(prefix: str):
     return example
 
 
+def _user(env: Env, password: str = ""):
+    from tests.factories import make_user
+
+    return make_user(username=env.unique("u"), password=password)
+
+
+def _key_id(env: Env, user) -> str:
+    from tests.factories import make_token
+
+    return make_token(user, name=env.unique("k")).split("-", 1)[0]
+
+
+def _organization(env: Env, *members):
+    from app import db
+    from app.models import Organization
+    from app.services import organizations
+
+    with db.database.connection_context():
+        organization = Organization.create(name=env.unique("org"))
+        for user in members:
+            organizations.add_member(organization, user)
+    return organization
+
+
+def create_user(env: Env) -> Call:
+    name = env.unique("u")
+    body = {
+        "email": f"{name}@example.com",
+        "username": name,
+        "name": "New User",
+        "password": "a-long-Passw0rd!",
+        "login_type": "built-in",
+        "organizations": ["default"],
+    }
+    return Call("/api/v0/users", json=body)
+
+
+def update_user(env: Env) -> Call:
+    user = _user(env)
+    return Call(f"/api/v0/users/{user.id}", json={"name": "Renamed"}, resource_id=user.id)
+
+
+def delete_user(env: Env) -> Call:
+    user = _user(env)
+    return Call(f"/api/v0/users/{user.id}", resource_id=user.id)
+
+
+def regenerate_ssh_key(env: Env) -> Call:
+    user = _user(env)
+    return Call(f"/api/v0/users/{user.id}/sshkey", resource_id=user.id)
+
+
+def create_api_key_v0(env: Env) -> Call:
+    return Call(f"/api/v0/api-keys/{env.admin.id}", json={"name": env.unique("k")})
+
+
+def delete_api_key_v0(env: Env) -> Call:
+    user = _user(env)
+    key_id = _key_id(env, user)
+    return Call(f"/api/v0/api-keys/{user.id}/{key_id}", resource_id=key_id)
+
+
+def regenerate_api_key(env: Env) -> Call:
+    user = _user(env)
+    key_id = _key_id(env, user)
+    return Call(f"/api/v0/api-keys/{user.id}/{key_id}/regen", resource_id=key_id)
+
+
+def create_organization(env: Env) -> Call:
+    return Call("/api/v0/orgs", json={"name": env.unique("org")})
+
+
+def update_organization(env: Env) -> Call:
+    organization = _organization(env)
+    body = {"description": "edited"}
+    return Call(f"/api/v0/orgs/{organization.id}", json=body, resource_id=organization.id)
+
+
+def delete_organization(env: Env) -> Call:
+    organization = _organization(env)
+    return Call(f"/api/v0/orgs/{organization.id}", resource_id=organization.id)
+
+
+def add_member(env: Env) -> Call:
+    organization, user = _organization(env), _user(env)
+    body = {"user_id": user.id, "roles": []}
+    return Call(f"/api/v0/orgs/{organization.id}/members", json=body, resource_id=organization.id)
+
+
+def change_member_roles(env: Env) -> Call:
+    user = _user(env)
+    organization = _organization(env, user)
+    path = f"/api/v0/orgs/{organization.id}/members/{user.id}"
+    return Call(path, json={"roles": ["organization-manager"]}, resource_id=organization.id)
+
+
+def remove_member(env: Env) -> Call:
+    user = _user(env)
+    organization = _organization(env, user)
+    path = f"/api/v0/orgs/{organization.id}/members/{user.id}"
+    return Call(path, resource_id=organization.id)
+
+
+def login(env: Env) -> Call:
+    user = _user(env, password="a-long-Passw0rd!")
+    body = {"email": user.email, "password": "a-long-Passw0rd!"}
+    return Call("/api/v2/users/login", json=body, headers={})
+
+
+def logout(env: Env) -> Call:
+    from tests.factories import make_token
+
+    token = make_token(_user(env))
+    return Call("/api/v2/users/logout", headers={"Coder-Session-Token": token})
+
+
+def create_session_key(env: Env) -> Call:
+    return Call(f"/api/v2/users/{env.admin.id}/keys")
+
+
+def create_token(env: Env) -> Call:
+    return Call(f"/api/v2/users/{env.admin.id}/keys/tokens", json={"token_name": env.unique("t")})
+
+
+def delete_key_v2(env: Env) -> Call:
+    key_id = _key_id(env, env.admin)
+    return Call(f"/api/v2/users/me/keys/{key_id}", resource_id=key_id)
+
+
 # --- the table -----------------------------------------------------------------------------
 
 WS_DEVURLS = "/api/v0/workspaces/<string:workspace_id>/devurls"
@@ -206,6 +335,53 @@ WS = "/api/v0/workspaces/<string:workspace_id>"
 ENV = "/api/v0/environments/<string:workspace_id>"
 
 CONTRACT: dict[tuple[str, str], Audited | NotAudited] = {
+    # users, API keys, organizations (v0)
+    ("POST", "/api/v0/users"): Audited("create", "user", example=create_user),
+    ("PATCH", "/api/v0/users/<string:user_id>"): Audited("write", "user", example=update_user),
+    ("DELETE", "/api/v0/users/<string:user_id>"): Audited("delete", "user", example=delete_user),
+    ("POST", "/api/v0/users/<string:user_id>/sshkey"): Audited(
+        "write", "user", example=regenerate_ssh_key
+    ),
+    ("POST", "/api/v0/api-keys/<string:user_id>"): Audited(
+        "create", "api_key", example=create_api_key_v0
+    ),
+    ("DELETE", "/api/v0/api-keys/<string:user_id>/<string:key_id>"): Audited(
+        "delete", "api_key", example=delete_api_key_v0
+    ),
+    ("POST", "/api/v0/api-keys/<string:user_id>/<string:key_id>/regen"): Audited(
+        "write", "api_key", example=regenerate_api_key
+    ),
+    ("POST", "/api/v0/orgs"): Audited("create", "organization", example=create_organization),
+    ("PATCH", "/api/v0/orgs/<string:org_id>"): Audited(
+        "write", "organization", example=update_organization
+    ),
+    ("DELETE", "/api/v0/orgs/<string:org_id>"): Audited(
+        "delete", "organization", example=delete_organization
+    ),
+    ("POST", "/api/v0/orgs/<string:org_id>/members"): Audited(
+        "write", "organization", example=add_member
+    ),
+    ("PATCH", "/api/v0/orgs/<string:org_id>/members/<string:user_id>"): Audited(
+        "write", "organization", example=change_member_roles
+    ),
+    ("DELETE", "/api/v0/orgs/<string:org_id>/members/<string:user_id>"): Audited(
+        "write", "organization", example=remove_member
+    ),
+    # users and tokens (v2)
+    ("POST", "/api/v2/users/first"): Audited(
+        "create", "user", checked_by="tests/test_users_v2.py (only on an empty deployment)"
+    ),
+    ("POST", "/api/v2/users/login"): Audited("login", "api_key", example=login),
+    ("POST", "/api/v2/users/logout"): Audited("logout", "api_key", example=logout),
+    ("POST", "/api/v2/users/<string:user>/keys"): Audited(
+        "create", "api_key", example=create_session_key
+    ),
+    ("POST", "/api/v2/users/<string:user>/keys/tokens"): Audited(
+        "create", "api_key", example=create_token
+    ),
+    ("DELETE", "/api/v2/users/<string:user>/keys/<string:keyid>"): Audited(
+        "delete", "api_key", example=delete_key_v2
+    ),
     # workspaces (and their /environments aliases)
     ("POST", "/api/v0/workspaces"): Audited(
         "create", "environment", example=create_workspace("workspaces")
