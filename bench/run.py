@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import http_load, proxy, workspaces
+from bench import http_load, proxy, scale, workspaces
 
 
 def main() -> None:
@@ -12,6 +12,7 @@ def main() -> None:
     http_load.main()
     proxy.main()
     workspaces.main()
+    scale.main()
 
 
 if __name__ == "__main__":

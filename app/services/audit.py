@@ -13,19 +13,69 @@ SECRET_MASK = "******"
 SECRET_FIELDS = frozenset(
     {"password", "password_hash", "hashed_secret", "secret", "private_key", "token", "key"}
 )
+# Field names ending so are secrets too (`new_password`, `password_encrypted`, ...); digests
+# such as `latest_hash` are not.
+SECRET_SUFFIXES = ("password", "secret", "_token", "private_key", "_encrypted")
+
+# The vocabulary of entries (SPEC §9); GET /api/v0/audit accepts these as filters.
+ACTIONS = frozenset(
+    {"create", "write", "delete", "start", "stop", "login", "logout", "register", "regenerate"}
+)
+RESOURCE_TYPES = frozenset(
+    {
+        "environment",
+        "image",
+        "image_tag",
+        "registry",
+        "user",
+        "organization",
+        "api_key",
+        "devurl",
+    }
+)
+RESOURCE_TYPE_ALIASES = {"workspace": "environment"}
+
+
+def is_secret(field: str, secret_fields=SECRET_FIELDS) -> bool:
+    name = str(field).lower()
+    return name in secret_fields or name.endswith(SECRET_SUFFIXES)
+
+
+def _masked(value, secret_fields):
+    """`value` with every secret-named field inside it (dicts, lists) masked."""
+    if isinstance(value, dict):
+        return {
+            key: (SECRET_MASK if item else "")
+            if is_secret(key, secret_fields)
+            else _masked(item, secret_fields)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_masked(item, secret_fields) for item in value]
+    return value
 
 
 def diff(old: dict, new: dict, secret_fields=SECRET_FIELDS) -> dict:
-    """field -> {"old", "new"} for every field whose value changed; secrets masked."""
+    """field -> {"old", "new"} for every field whose value changed; secrets masked.
+
+    A field is secret when `is_secret` says so, at any depth (e.g. `new_registry.password`).
+    """
     changes = {}
     for field in sorted(set(old) | set(new)):
         before, after = old.get(field), new.get(field)
         if before == after:
             continue
-        if field in secret_fields:
+        if is_secret(field, secret_fields):
             before, after = SECRET_MASK if before else "", SECRET_MASK if after else ""
+        else:
+            before, after = _masked(before, secret_fields), _masked(after, secret_fields)
         changes[field] = {"old": before, "new": after}
     return changes
+
+
+def canonical_resource_type(resource_type: str) -> str:
+    """`workspace` is stored (and filtered) as `environment`, Coder's classic name."""
+    return RESOURCE_TYPE_ALIASES.get(resource_type, resource_type)
 
 
 def record(
@@ -52,7 +102,7 @@ def record(
         ip=caller.ip,
         user_agent=caller.user_agent[:1024],
         action=action,
-        resource_type=resource_type,
+        resource_type=canonical_resource_type(resource_type),
         resource_id=str(resource_id),
         resource_target=str(resource_target)[:255],
         diff=json.dumps(changes or {}, default=str, sort_keys=True),

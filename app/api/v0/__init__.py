@@ -2,8 +2,10 @@
 
 from app.api.v0 import (
     api_keys,
+    audit,
     devurls,
     images,
+    metrics,
     organizations,
     registries,
     root,
@@ -30,6 +32,8 @@ BLUEPRINTS = (
     devurls.blp,
     images.blp,
     registries.blp,
+    audit.blp,
+    metrics.blp,
 )
 
 

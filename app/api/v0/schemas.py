@@ -70,3 +70,79 @@ class OrganizationMemberSchema(UserSchema):
             "organization_roles": member.roles,
             "roles_updated_at": member.roles_updated_at,
         }
+
+
+class AuditQueryArgsSchema(ma.Schema):
+    limit = ma.fields.Integer(
+        load_default=50,
+        validate=ma.validate.Range(min=1, max=1000),
+        metadata={"description": "Entries per page (1-1000)"},
+    )
+    offset = ma.fields.Integer(
+        load_default=0,
+        validate=ma.validate.Range(min=0),
+        metadata={"description": "Entries to skip"},
+    )
+    resource_id = ma.fields.String(
+        validate=ma.validate.Length(max=64), metadata={"description": "Only this resource"}
+    )
+    resource_type = ma.fields.String(
+        validate=ma.validate.Length(max=32),
+        metadata={"description": "`environment` (or `workspace`), `image`, `user`, ..."},
+    )
+    action = ma.fields.String(
+        validate=ma.validate.Length(max=32),
+        metadata={"description": "`create`, `write`, `delete`, `stop`, `login`, ..."},
+    )
+    user_id = ma.fields.String(
+        validate=ma.validate.Length(max=36), metadata={"description": "Acting user's id or `me`"}
+    )
+    range_start = ma.fields.Integer(metadata={"description": "From this Unix time (inclusive)"})
+    range_end = ma.fields.Integer(metadata={"description": "Before this Unix time (exclusive)"})
+    output_format = ma.fields.String(
+        data_key="format",
+        load_default="json",
+        validate=ma.validate.OneOf(["json", "ndjson"]),
+        metadata={"description": "`ndjson` streams every matching entry, one per line"},
+    )
+
+
+class AuditEntrySchema(ma.Schema):
+    id = ma.fields.String()
+    time = Timestamp()
+    organization_id = ma.fields.String(allow_none=True)
+    user_id = ma.fields.String(allow_none=True)
+    username = ma.fields.String()
+    ip = ma.fields.String()
+    user_agent = ma.fields.String()
+    action = ma.fields.String()
+    resource_type = ma.fields.String()
+    resource_id = ma.fields.String()
+    resource_target = ma.fields.String()
+    diff = ma.fields.Dict(metadata={"description": 'field -> {"old", "new"}; secrets ******'})
+    status_code = ma.fields.Integer()
+    request_id = ma.fields.String()
+
+
+class ActiveUsersQueryArgsSchema(ma.Schema):
+    start = Timestamp(
+        required=True, metadata={"description": "RFC 3339, e.g. 2022-01-01T00:00:00Z"}
+    )
+    end = Timestamp(required=True, metadata={"description": "RFC 3339, exclusive"})
+    interval = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(max=32),
+        metadata={"description": "`1 day`, `1 week` (ISO), `1 month`, `90 day` or `1 year`"},
+    )
+
+
+class ActiveUsersBucketSchema(ma.Schema):
+    time = Timestamp(metadata={"description": "Start of the bucket"})
+    count = ma.fields.Integer(metadata={"description": "Distinct users active in the bucket"})
+
+
+class ActiveUsersSchema(ma.Schema):
+    interval = ma.fields.String()
+    start = Timestamp()
+    end = Timestamp()
+    data = ma.fields.List(ma.fields.Nested(ActiveUsersBucketSchema))
