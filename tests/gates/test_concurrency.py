@@ -11,6 +11,7 @@ import time
 import pytest
 from playhouse.db_url import connect
 
+from app.models import APIKey, AuditLog
 from tests.gates import load
 from tests.support import live_server
 
@@ -62,9 +63,12 @@ def stored_keys(database_url: str) -> tuple[dict[str, str], set[str], list | Non
     """(token_name -> key id of every load-* key, audited api_key ids, SQLite integrity check)."""
     database = connect(database_url)
     try:
-        keys = database.execute_sql("SELECT token_name, id FROM apikey").fetchall()
+        keys = database.execute_sql(
+            f"SELECT token_name, id FROM {APIKey._meta.table_name}"
+        ).fetchall()
         audited = database.execute_sql(
-            "SELECT resource_id FROM auditlog WHERE resource_type = 'api_key' AND action = 'create'"
+            f"SELECT resource_id FROM {AuditLog._meta.table_name} "
+            "WHERE resource_type = 'api_key' AND action = 'create'"
         ).fetchall()
         integrity = None
         if database_url.startswith("sqlite"):
