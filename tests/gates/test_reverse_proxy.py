@@ -22,6 +22,9 @@ TRUSTED_PROXY = "127.0.0.1"
 UNTRUSTED_PROXY = "127.0.0.3"
 PASSWORD = "Proxy-Gate-Passw0rd!"
 
+# What is checked here does not depend on the database: the SQLite run covers it.
+pytestmark = pytest.mark.backend("sqlite")
+
 
 @pytest.fixture
 def stack(tmp_path, server_database):
