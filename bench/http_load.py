@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -192,7 +193,8 @@ def _loadavg(values) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -212,57 +214,56 @@ def main() -> None:
     queries = queries_per_request(env, token, targets)
     load_before = os.getloadavg()
 
+    # Both servers run side by side; each endpoint's run is paired with a bare run just before
+    # it, so a change in the machine's load (it is shared) hits both sides of each ratio.
     bare_process, bare_url = start("bare", env)
-    try:
-        bare_before = wrk(bare_url + "/bare", args.duration, args.connections, None)
-    finally:
-        stop(bare_process)
     process, url = start("pycoderd", env)
     try:
-        results = {}
-        for name, path, authenticated, _ in targets:
-            results[name] = wrk(
-                url + path, args.duration, args.connections, token if authenticated else None
-            )
+        runs = {name: [] for name, *_ in targets}
+        for _ in range(args.rounds):
+            for name, path, authenticated, _ in targets:
+                base = wrk(bare_url + "/bare", args.duration, args.connections, None)
+                measured = wrk(
+                    url + path, args.duration, args.connections, token if authenticated else None
+                )
+                runs[name].append((base, measured))
         memory = memory_growth(url, process.pid, token, targets)
     finally:
         stop(process)
-    bare_process, bare_url = start("bare", env)
-    try:
-        bare_after = wrk(bare_url + "/bare", args.duration, args.connections, None)
-    finally:
         stop(bare_process)
-
     load_after = os.getloadavg()
 
-    bare = {k: (bare_before[k] + bare_after[k]) / 2 for k in ("rps", "p50", "p99")}
     missing = [name for name, *_ in TARGET_CANDIDATES if not any(name in t[0] for t in targets)]
     lines = [
         f"Command: `make bench` (or `.venv/bin/python -m bench.http_load --duration "
-        f"{args.duration} --connections {args.connections}`)  ",
+        f"{args.duration} --rounds {args.rounds} --connections {args.connections}`)  ",
         f"Machine: {os.cpu_count()} cores, {platform.platform()}, Python "
-        f"{platform.python_version()}; date {dt.date.today().isoformat()}; SQLite; "
+        f"{platform.python_version()}; date {dt.date.today().isoformat()}; SQLite; both servers "
+        f"with pycoderd's gunicorn settings (2 gthread workers x 8 threads, rate limits off); "
         f"wrk -t2 -c{args.connections} -d{args.duration}s from a second process on loopback.  ",
         f"Load average (1/5/15 min) before: {_loadavg(load_before)}; after: "
-        f"{_loadavg(load_after)} (the 2 cores are shared with other work).",
+        f"{_loadavg(load_after)} (the 2 cores are shared with other work, which is why every "
+        f"endpoint run is paired with a bare run and the median of {args.rounds} pairs is shown).",
         "",
-        f"Bare Flask endpoint: {bare['rps']:.0f} req/s (runs before/after: "
-        f"{bare_before['rps']:.0f}/{bare_after['rps']:.0f}), p50 {bare['p50']:.2f} ms, "
-        f"p99 {bare['p99']:.2f} ms.",
-        "",
-        "| endpoint | req/s | ratio | goal | p50 ms (x bare) | p99 ms (x bare) | non-2xx "
-        "| SQL/request |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| endpoint | req/s | bare req/s | ratio (median) | goal | p50 ms (x bare) "
+        "| p99 ms (x bare) | non-2xx | SQL/request |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, _, _, goal in targets:
-        r = results[name]
-        ratio = r["rps"] / bare["rps"]
+        pairs = runs[name]
+        ratio = statistics.median(m["rps"] / b["rps"] for b, m in pairs)
+        rps = statistics.median(m["rps"] for _, m in pairs)
+        bare_rps = statistics.median(b["rps"] for b, _ in pairs)
+        p50 = statistics.median(m["p50"] for _, m in pairs)
+        p99 = statistics.median(m["p99"] for _, m in pairs)
+        p50x = statistics.median(m["p50"] / b["p50"] for b, m in pairs)
+        p99x = statistics.median(m["p99"] / b["p99"] for b, m in pairs)
+        errors = sum(m["errors"] for _, m in pairs)
         count, status = queries[name]
-        verdict = "met" if ratio >= goal and r["errors"] == 0 else "NOT met"
+        verdict = "met" if ratio >= goal and errors == 0 else "NOT met"
         lines.append(
-            f"| {name} | {r['rps']:.0f} | {ratio:.2f} | ≥ {goal} ({verdict}) | "
-            f"{r['p50']:.2f} ({r['p50'] / bare['p50']:.1f}x) | "
-            f"{r['p99']:.2f} ({r['p99'] / bare['p99']:.1f}x) | {r['errors']} | "
+            f"| {name} | {rps:.0f} | {bare_rps:.0f} | {ratio:.2f} | ≥ {goal} ({verdict}) | "
+            f"{p50:.2f} ({p50x:.1f}x) | {p99:.2f} ({p99x:.1f}x) | {errors} | "
             f"{count} (status {status}) |"
         )
     if missing:

@@ -15,7 +15,8 @@ class Timestamp(ma.fields.Field):
             return None
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        # isoformat is several times faster than strftime and pads the year the same way.
+        return value.isoformat(timespec="microseconds") + "Z"
 
     def _deserialize(self, value, attr, data, **kwargs):
         try:

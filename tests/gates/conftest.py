@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import uuid
 
+import psycopg2
 import pytest
+from psycopg2 import sql
 
+from tests import pg_available
 from tests.conftest import BACKEND, IN_CI
 from tests.gates import postgres_cluster
 
@@ -55,3 +59,28 @@ def _has_postgres_user() -> bool:
     except KeyError:
         return False
     return True
+
+
+@pytest.fixture
+def server_database(tmp_path):
+    """Settings for a live server on this run's backend: a SQLite file, or a PostgreSQL database
+    of its own on the shared server (dropped at the end). Yields (env, peewee database URL)."""
+    if BACKEND != "postgres":
+        path = tmp_path / "live.sqlite3"
+        yield {"CODER_SQLITE_PATH": str(path)}, f"sqlite:///{path}"
+        return
+    need(pg_available.available(), "PostgreSQL on 127.0.0.1:5432 (.ci/services.sh starts it)")
+    name = f"pycoderd_gates_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(pg_available.admin_url())
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = f"{pg_available.admin_url().rsplit('/', 1)[0]}/{name}"
+    try:
+        yield {"CODER_PG_CONNECTION_URL": url}, url
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+        admin.close()

@@ -49,9 +49,13 @@ def run(
     clients: int,
     deadline_seconds: float,
     stop: threading.Event | None = None,
+    outcome: Outcome | None = None,
 ) -> Outcome:
-    """Send `total` requests (request(session, i)) from `clients` threads; stop at the deadline."""
-    outcome = Outcome()
+    """Send `total` requests (request(session, i)) from `clients` threads; stop at the deadline.
+
+    Results are appended to `outcome` (pass one in to watch progress from another thread).
+    """
+    outcome = outcome if outcome is not None else Outcome()
     lock = threading.Lock()
     counter = iter(range(total))
     deadline = time.monotonic() + deadline_seconds
