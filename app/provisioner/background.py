@@ -28,7 +28,7 @@ PROVISIONER_LOOPS = (
     "app.provisioner.stats:start_thread",
 )
 # Everything the server's background process runs; `pycoderd provisionerd` runs only the above.
-LOOPS = PROVISIONER_LOOPS
+LOOPS = PROVISIONER_LOOPS + ("app.services.images:start_refresh_thread",)
 JOIN_TIMEOUT = 15.0
 
 

@@ -398,6 +398,19 @@ def refresh_all(access: registries.Access, caller: Caller = SYSTEM) -> dict:
     return counts
 
 
+def start_refresh_thread(app, stop: threading.Event, interval: float = REFRESH_INTERVAL):
+    """Start the hourly tag refresh in a daemon thread (a loop of the server's background
+    process: app/provisioner/background.py LOOPS)."""
+    thread = threading.Thread(
+        target=refresh_loop,
+        args=(registries.access(app.config), stop, interval),
+        name="image-tag-refresh",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
 def refresh_loop(
     access: registries.Access,
     stop: threading.Event,

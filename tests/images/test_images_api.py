@@ -1,11 +1,14 @@
 """/api/v0/images and tags against a real registry: import, digests, refresh, errors, access."""
 
 import json
+import threading
+import time
 
 import pytest
 
 from app import crypto, db
 from app.models import AuditLog, Image, Registry, Workspace
+from app.provisioner import background
 from app.services import images, registries
 from tests.support.live_server import free_port
 
@@ -383,6 +386,27 @@ def test_refresh_all_updates_every_image(app, client, people, registry):
         assert images.get_tag(people.admin.user, image_id, "latest").latest_hash == newer
     system = audit_rows("image_tag", "write")[0]
     assert system.user_id is None and system.user_agent == "pycoderd"
+
+
+def test_background_loop_refreshes_tags(app, client, people, registry):
+    assert "app.services.images:start_refresh_thread" in background.LOOPS
+    registry.push_image("api/looped", "latest", busybox=False)
+    image_id = import_image(client, people.admin, people.org_id, registry, "api/looped").json["id"]
+    newer = registry.push_image("api/looped", "latest", busybox=False, files={"/n": "2"})
+    stop = threading.Event()
+    thread = images.start_refresh_thread(app, stop, interval=0.2)
+    try:
+        for _ in range(100):
+            with app.app_context(), db.database.connection_context():
+                tag = images.get_tag(people.admin.user, image_id, "latest")
+            if tag.latest_hash == newer:
+                break
+            time.sleep(0.1)
+        assert tag.latest_hash == newer
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
 
 
 @pytest.mark.parametrize(
