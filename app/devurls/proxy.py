@@ -435,7 +435,10 @@ def _request_headers(environ):
         yield name, value
     if _is_chunked(environ):
         yield "Transfer-Encoding", "chunked"
-    remote = environ.get("REMOTE_ADDR", "")
+    # Behind a trusted proxy, ProxyFix already made REMOTE_ADDR the client named in the header:
+    # append the address of the peer that actually connected (the proxy), not the client again.
+    original = environ.get("werkzeug.proxy_fix.orig") or {}
+    remote = original.get("REMOTE_ADDR") or environ.get("REMOTE_ADDR", "")
     forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
     yield "X-Forwarded-For", f"{forwarded}, {remote}" if forwarded else remote
     yield "X-Forwarded-Proto", environ.get("wsgi.url_scheme", "http")

@@ -161,3 +161,5 @@ def test_dev_url_hosts_pass_through(stack):
         assert body["headers"]["x-forwarded-proto"] == proto
         forwarded = [part.strip() for part in body["headers"]["x-forwarded-for"].split(",")]
         assert forwarded[0] == "127.0.0.12"
+        # The client once, then the proxy that connected to pycoderd.
+        assert len(forwarded) == 2 and forwarded.count("127.0.0.12") == 1, forwarded
