@@ -23,6 +23,16 @@ def pytest_report_header(config):
     return f"pycoderd database backend: {BACKEND}"
 
 
+def pytest_sessionstart(session):
+    """What killed runs could not take with them: Podman containers, private clusters' folders."""
+    # Imported here: `pytest_plugins` must import tests.support.* first (assertion rewriting).
+    from tests.gates import postgres_cluster
+    from tests.support import podman
+
+    podman.sweep_dead_runs()
+    postgres_cluster.sweep_dead_runs()
+
+
 def _pg_url_for(database: str) -> str:
     base = pg_available.admin_url().rsplit("/", 1)[0]
     return f"{base}/{database}"

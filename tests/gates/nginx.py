@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support import processes
+
 CONFIG = """
 worker_processes 1;
 daemon off;
@@ -107,7 +109,8 @@ class Nginx:
         )
         user = "user root root;" if os.geteuid() == 0 else ""
         (root / "nginx.conf").write_text(CONFIG.format(root=root, servers=servers, user=user))
-        self.process = subprocess.Popen(
+        # In the foreground (`daemon off;`), so the master gets the parent-death signal.
+        self.process = processes.start(
             [binary(), "-p", str(root), "-c", str(root / "nginx.conf")],
             stdout=subprocess.DEVNULL,
             stderr=open(root / "stderr.log", "w"),  # noqa: SIM115 - closed with the process

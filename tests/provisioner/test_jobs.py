@@ -2,12 +2,14 @@
 
 import datetime as dt
 import multiprocessing
+import os
 
 from app import create_app, db
 from app.models import ProvisionerJob, Workspace
 from app.provisioner import jobs
 from tests.conftest import base_config
 from tests.factories import make_user
+from tests.support import processes
 from tests.support.workspaces import daemon_for, make_image
 
 JOBS = 60
@@ -26,8 +28,9 @@ def _workspaces(count):
         ]
 
 
-def _race(config, worker_id, start, results):
+def _race(config, worker_id, start, results, parent_pid):
     """A daemon in its own process: claim jobs until the queue is empty."""
+    processes.die_with_parent(parent_pid=parent_pid)  # not past a killed test run
     create_app(config)
     start.wait(30)
     claimed = []
@@ -52,7 +55,7 @@ def test_daemons_in_processes_never_take_the_same_job(app, tmp_path, pg_database
     start, results = context.Event(), context.Queue()
     config = base_config(tmp_path, pg_database)
     racers = [
-        context.Process(target=_race, args=(config, f"racer{i}", start, results))
+        context.Process(target=_race, args=(config, f"racer{i}", start, results, os.getpid()))
         for i in range(RACERS)
     ]
     for process in racers:

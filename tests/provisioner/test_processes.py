@@ -10,7 +10,7 @@ import requests
 
 from app import create_app, db
 from tests.conftest import base_config
-from tests.support import live_server
+from tests.support import live_server, processes
 from tests.support.workspaces import make_image
 
 
@@ -99,7 +99,7 @@ def test_provisionerd_runs_standalone(tmp_path):
             headers=headers,
             timeout=10,
         ).json()["id"]
-        daemon = subprocess.Popen(
+        daemon = processes.start(
             [live_server.PYCODERD, "provisionerd", "--provisioner-daemons", "1"],
             env=server.env,
             stdout=subprocess.DEVNULL,

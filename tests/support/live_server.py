@@ -14,6 +14,8 @@ from pathlib import Path
 
 import requests
 
+from tests.support import processes
+
 PYCODERD = str(Path(sys.executable).with_name("pycoderd"))
 
 
@@ -55,7 +57,7 @@ def start(tmp_path: Path, extra_env: dict | None = None, workers: int = 1) -> Li
         **(extra_env or {}),
     }
     log = open(tmp_path / "server.out", "w")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(
+    process = processes.start(
         [PYCODERD, "server"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     url = f"http://127.0.0.1:{port}"

@@ -1,8 +1,11 @@
 """Real Podman for tests: a private `podman system service` socket, and images to run on it.
 
-Podman runs with its own storage, configuration and socket under a temporary folder, so tests
-share nothing with the machine's containers. Everything started here is stopped by pid and every
-container/volume the tests create is removed (see `Podman.remove_labelled`).
+Podman runs with its own storage, configuration and socket in a folder of the run's own
+(`processes.owned_dir`), so tests share nothing with the machine's containers or other runs.
+Everything started here is stopped by pid and every container/volume the tests create is removed
+(see `Podman.remove_labelled`). The service dies with a killed run (`processes.start`); its
+containers cannot (conmon detaches them), so each run first removes, by id, the containers and
+volumes left in the folders of runs that are gone (`sweep_dead_runs`).
 
 Outside CI a missing part skips the test with a message; under CI=true it fails instead.
 """
@@ -20,11 +23,13 @@ from pathlib import Path
 import pytest
 
 from app.provisioner import background
+from tests.support import processes
 from tests.support.live_server import free_port
 
 IN_CI = os.environ.get("CI") == "true"
 INSTALL_HINT = "needs Debian packages podman, runc and uidmap (run .ci/services.sh as root)"
 LABEL = "com.coder.workspace_id"
+ROOT_PREFIX = "pycoderd-test-podman-"
 
 
 def missing_tools() -> list[str]:
@@ -63,7 +68,11 @@ class Podman:
         self.url = f"unix://{self.socket}"
         self.insecure_registries = list(insecure_registries)
         self.process: subprocess.Popen | None = None
-        self.env = dict(os.environ)
+        self.env = {key: value for key, value in os.environ.items() if key != "DOCKER_HOST"} | {
+            "CONTAINERS_CONF": str(root / "containers.conf"),
+            "CONTAINERS_REGISTRIES_CONF": str(root / "registries.conf"),
+            "CONTAINERS_STORAGE_CONF": str(root / "storage.conf"),
+        }
 
     def _write_config(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -86,12 +95,6 @@ class Podman:
             f'graphroot = "{self.root / "storage"}"\n'
             f'runroot = "{self.root / "run"}"\n'
         )
-        self.env.update(
-            CONTAINERS_CONF=str(self.root / "containers.conf"),
-            CONTAINERS_REGISTRIES_CONF=str(self.root / "registries.conf"),
-            CONTAINERS_STORAGE_CONF=str(self.root / "storage.conf"),
-        )
-        self.env.pop("DOCKER_HOST", None)
 
     def podman(self, *args: str, check: bool = True, timeout: float = 120) -> str:
         result = subprocess.run(
@@ -108,7 +111,7 @@ class Podman:
     def start(self) -> None:
         self._write_config()
         log = open(self.root / "service.log", "wb")  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(
+        self.process = processes.start(
             ["podman", "system", "service", "--time=0", self.url],
             env=self.env,
             stdout=log,
@@ -132,9 +135,11 @@ class Podman:
         return True
 
     def stop(self) -> None:
+        """Remove the tests' containers and volumes, stop the service, remove the folder."""
         if self.process is not None:
             self.remove_labelled()
             background.stop_process(self.process)
+        processes.release(self.root)
 
     def remove_labelled(self) -> None:
         """Remove every workspace container and volume (they carry our labels)."""
@@ -157,6 +162,14 @@ class Podman:
         return name in out.split()
 
 
+def sweep_dead_runs() -> list[Path]:
+    """Remove, by id, the containers and volumes of runs that ended without cleaning up (a
+    killed pytest), then their folders; the folders of live runs stay locked and untouched."""
+    if missing_tools():
+        return []
+    return processes.sweep(ROOT_PREFIX, lambda root: Podman(root).remove_labelled())
+
+
 class PodmanEnv:
     """What the `podman_env` fixture gives: Podman, the loopback registries, pushed images."""
 
@@ -172,10 +185,10 @@ class PodmanEnv:
 
 
 @pytest.fixture(scope="session")
-def podman_env(tmp_path_factory, registry, auth_registry):
+def podman_env(registry, auth_registry):
     """A private Podman API socket, and test images in the loopback registries, per session."""
     require_tools()
-    podman = Podman(tmp_path_factory.mktemp("podman"), [registry.host, auth_registry.host])
+    podman = Podman(processes.owned_dir(ROOT_PREFIX), [registry.host, auth_registry.host])
     try:
         podman.start()
         env = PodmanEnv(podman, registry, auth_registry, free_port())

@@ -37,6 +37,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support import processes
 from tests.support.live_server import free_port
 
 DOCKER_REGISTRY = "/usr/bin/docker-registry"
@@ -438,7 +439,7 @@ def start(
         config["auth"] = {"htpasswd": {"realm": "pycoderd-test", "path": str(root / "htpasswd")}}
     (root / "config.yml").write_text(json.dumps(config))  # JSON is YAML
     log = open(root / "registry.log", "w")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(
+    process = processes.start(
         [DOCKER_REGISTRY, "serve", str(root / "config.yml")],
         stdout=log,
         stderr=subprocess.STDOUT,
