@@ -1443,6 +1443,21 @@ OPTIONS = (
         acted_on=True,
     ),
     Option(
+        name="Allowed Registries",
+        key="pycoderd.registry_allowed",
+        type="string-array",
+        description=(
+            "The only image registries (host, or host:port) pycoderd may contact, token "
+            "services and redirects included; any other host is refused before its name is "
+            "looked up. Empty allows every registry. Separate multiple registries with commas."
+        ),
+        flag="registry-allowed",
+        env="CODER_REGISTRY_ALLOWED",
+        yaml="registryAllowed",
+        group="pycoderd",
+        acted_on=True,
+    ),
+    Option(
         name="Auto Migrate",
         key="pycoderd.auto_migrate",
         type="bool",

@@ -8,7 +8,8 @@ pick one file out of it. `requests` gives all of that through its transport adap
 
 Every failure is a `RegistryError` whose subclass says which: `Unreachable`, `BadCredentials`,
 `ManifestNotFound` (repository:tag), `Refused` (a host pycoderd may not contact) and
-`BadResponse`.
+`BadResponse`. With an allow-list (`allowed`), a host outside it is refused before its name is
+looked up, for the registry itself, its token realm and every redirect alike.
 """
 
 from __future__ import annotations
@@ -120,15 +121,21 @@ def valid_tag(tag: str) -> bool:
     return bool(TAG_RE.match(tag or ""))
 
 
-def normalize_insecure(hosts: Iterable[str]) -> frozenset[str]:
+def normalize_hosts(hosts: Iterable[str]) -> frozenset[str]:
+    """A host list as the options give it (host or host:port entries), lower-cased."""
     return frozenset(h.strip().lower() for h in hosts if h and h.strip())
 
 
-def _host_listed(insecure: frozenset[str], name: str, port: int | None) -> bool:
+def _host_listed(hosts: frozenset[str], name: str, port: int | None) -> bool:
+    """Whether `name` (any port) or `name:port` is in the list."""
     bare = f"[{name}]" if ":" in name else name
-    return (
-        name in insecure or bare in insecure or (port is not None and f"{bare}:{port}" in insecure)
-    )
+    return name in hosts or bare in hosts or (port is not None and f"{bare}:{port}" in hosts)
+
+
+def _not_allowed(name: str, port: int | None = None) -> str:
+    host = f"[{name}]" if ":" in name else name
+    host += f":{port}" if port is not None else ""
+    return f"registry host {host} is not listed in CODER_REGISTRY_ALLOWED"
 
 
 def _public(address: str) -> bool:
@@ -138,8 +145,9 @@ def _public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def _guarded_adapter(insecure: frozenset[str]) -> HTTPAdapter:
-    """An adapter whose connections refuse non-public peers unless the host is listed.
+def _guarded_adapter(insecure: frozenset[str], allowed: frozenset[str]) -> HTTPAdapter:
+    """An adapter whose connections refuse non-public peers unless the host is listed as
+    insecure, and (with an allow-list) every host not on it, before any DNS lookup.
 
     The check looks at the socket's real peer after connecting, so neither a DNS answer that
     changes between check and use nor a redirect can reach an internal address.
@@ -152,6 +160,8 @@ def _guarded_adapter(insecure: frozenset[str]) -> HTTPAdapter:
         )
 
     def guarded(conn, new_conn):
+        if allowed and not _host_listed(allowed, conn.host.lower(), conn.port):
+            raise _ForbiddenAddress(_not_allowed(conn.host, conn.port))
         if _host_listed(insecure, conn.host.lower(), conn.port):
             return new_conn()
         try:  # refuse before connecting, so closed and open internal ports look the same
@@ -306,12 +316,17 @@ class _LayerReader:
 
 @dataclass
 class Client:
-    """Talks to one registry (`host` is host[:port]) as one user, or anonymously."""
+    """Talks to one registry (`host` is host[:port]) as one user, or anonymously.
+
+    `insecure`: hosts that may be non-public and reached over plain HTTP or unverified TLS.
+    `allowed`: when not empty, the only hosts that may be contacted at all.
+    """
 
     host: str
     username: str = ""
     password: str = ""
     insecure: frozenset[str] = frozenset()
+    allowed: frozenset[str] = frozenset()
     timeout: tuple[float, float] = TIMEOUT
     _session: requests.Session = field(init=False, repr=False)
     _base: str | None = field(default=None, init=False, repr=False)
@@ -322,11 +337,14 @@ class Client:
         if not valid_host(self.host):
             raise Refused(f'"{self.host}" is not a registry host[:port]')
         self.host = self.host.lower()
-        self.insecure = normalize_insecure(self.insecure)
+        self.insecure = normalize_hosts(self.insecure)
+        self.allowed = normalize_hosts(self.allowed)
+        if self.allowed and not _host_listed(self.allowed, *split_host(self.host)):
+            raise Refused(_not_allowed(*split_host(self.host)))
         self._session = requests.Session()
         self._session.trust_env = False  # no proxies or netrc from the environment
         self._session.max_redirects = MAX_REDIRECTS
-        adapter = _guarded_adapter(self.insecure)
+        adapter = _guarded_adapter(self.insecure, self.allowed)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
 

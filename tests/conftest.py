@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 
 import psycopg2
@@ -12,6 +13,7 @@ from psycopg2 import sql
 from app import create_app, db
 from app.services import periodic
 from tests import pg_available
+from tests.support.lookups import LookupProbe
 
 pytest_plugins = ["tests.support.registry", "tests.support.podman", "tests.support.workspaces"]
 
@@ -126,6 +128,14 @@ def app(make_app):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def lookups(monkeypatch):
+    """Every name looked up during the test (only loopback ones are resolved)."""
+    probe = LookupProbe()
+    monkeypatch.setattr(socket, "getaddrinfo", probe)
+    return probe
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ def test_table_is_consistent():
         "CODER_DOCKER_HOST",
         "CODER_WORKSPACE_NETWORK",
         "CODER_REGISTRY_INSECURE",
+        "CODER_REGISTRY_ALLOWED",
         "CODER_AUTO_MIGRATE",
         "CODER_UPDATE_CHECK_URL",
         "CODER_RATE_LIMIT_STORAGE_URL",

@@ -18,16 +18,22 @@ EDITABLE = ("friendly_name", "registry", "username")
 
 @dataclass(frozen=True)
 class Access:
-    """What contacting registries needs: the at-rest key and the hosts allowed plain HTTP."""
+    """What contacting registries needs: the at-rest key, the hosts allowed plain HTTP, and the
+    only hosts that may be contacted at all (empty: any)."""
 
     secret_key: str
     insecure: frozenset[str] = frozenset()
+    allowed: frozenset[str] = frozenset()
 
 
 def access(config: Mapping) -> Access:
     """Access from an app's config (`SECRET_KEY`, `SETTINGS`)."""
-    insecure = config["SETTINGS"]["pycoderd.registry_insecure"] or []
-    return Access(secret_key=config["SECRET_KEY"], insecure=oci.normalize_insecure(insecure))
+    settings = config["SETTINGS"]
+    return Access(
+        secret_key=config["SECRET_KEY"],
+        insecure=oci.normalize_hosts(settings["pycoderd.registry_insecure"] or []),
+        allowed=oci.normalize_hosts(settings["pycoderd.registry_allowed"] or []),
+    )
 
 
 class RegistryProblem(errors.BadRequest):
@@ -42,7 +48,13 @@ def problem(exc: oci.RegistryError) -> RegistryProblem:
 
 def client(access_: Access, host: str, username: str = "", password: str = "") -> oci.Client:
     try:
-        return oci.Client(host, username=username, password=password, insecure=access_.insecure)
+        return oci.Client(
+            host,
+            username=username,
+            password=password,
+            insecure=access_.insecure,
+            allowed=access_.allowed,
+        )
     except oci.RegistryError as exc:
         raise problem(exc) from None
 

@@ -96,6 +96,31 @@ def test_loopback_refused_unless_listed(registry):
         client.ping()
 
 
+def test_allow_list_refuses_other_hosts_before_looking_them_up(registry, lookups):
+    for host in ("registry.example.com", "localhost", "127.0.0.1:1"):
+        with pytest.raises(oci.Refused, match="not listed in CODER_REGISTRY_ALLOWED"):
+            oci.Client(host, allowed=[registry.host, "[::1]"], insecure=["localhost"])
+    assert lookups.calls == []
+    for allowed in (["127.0.0.1"], [registry.host]):  # a host with any port, or with this one
+        with oci.Client(registry.host, allowed=allowed, insecure=[registry.host]) as client:
+            client.ping()
+
+
+def test_allow_list_covers_the_token_realm(token_registry, lookups):
+    """The realm is another host (port): the check at each connection refuses it unlisted."""
+    token_registry.push_image("client/allowed", "v1", busybox=False)
+    both = [token_registry.host, token_registry.issuer.host]
+    credentials = {"username": token_registry.username, "password": token_registry.password}
+    with oci.Client(
+        token_registry.host, insecure=both, allowed=[token_registry.host], **credentials
+    ) as client:
+        with pytest.raises(oci.Refused, match=f"{token_registry.issuer.host} is not"):
+            client.manifest_digest("client/allowed", "v1")
+    with oci.Client(token_registry.host, insecure=both, allowed=both, **credentials) as client:
+        assert client.manifest_digest("client/allowed", "v1").startswith("sha256:")
+    assert lookups.beyond_loopback == []
+
+
 def test_basic_auth(auth_registry):
     auth_registry.push_image("client/private", "v1", busybox=False)
     with client_for(auth_registry) as client, pytest.raises(oci.BadCredentials, match="requires"):
