@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 
 from app import prometheus
 from app.db import database
 from app.models import AuditLog
+from app.models.base import utcnow
 from app.services.context import Caller
 
 SECRET_MASK = "******"
@@ -109,3 +111,37 @@ def record(
         status_code=status_code,
         request_id=caller.request_id,
     )
+
+
+def write(
+    caller: Caller,
+    row,
+    values: Mapping[str, object],
+    *,
+    state: Callable[[object], dict],
+    resource_type: str,
+    target_field: str,
+    record_unchanged: bool = False,
+) -> dict:
+    """Set `values` on `row`; if that changes its `state`, save it with a new `updated_at` and
+    write one `write` entry (resource target: the row's `target_field` afterwards). Returns the
+    diff. `record_unchanged` saves and records even an empty diff. Call it inside the change's
+    transaction; `row` needs `id`, `organization_id` and `updated_at`.
+    """
+    before = state(row)
+    for name, value in values.items():
+        setattr(row, name, value)
+    changes = diff(before, state(row))
+    if changes or record_unchanged:
+        row.updated_at = utcnow()
+        row.save()
+        record(
+            caller,
+            action="write",
+            resource_type=resource_type,
+            resource_id=row.id,
+            resource_target=getattr(row, target_field),
+            organization_id=row.organization_id,
+            changes=changes,
+        )
+    return changes

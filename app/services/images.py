@@ -250,22 +250,14 @@ def update(caller: Caller, image_id: str, fields: dict) -> Image:
             raise errors.ValidationFailed(
                 validations=[("default_tag", "must be one of the image's tags; add it first")]
             )
-        before = _state(image)
-        for name, value in changes.items():
-            setattr(image, name, value)
-        diff = audit.diff(before, _state(image))
-        if diff:
-            image.updated_at = utcnow()
-            image.save()
-            audit.record(
-                caller,
-                action="write",
-                resource_type="image",
-                resource_id=image.id,
-                resource_target=image.repository,
-                organization_id=image.organization_id,
-                changes=diff,
-            )
+        audit.write(
+            caller,
+            image,
+            changes,
+            state=_state,
+            resource_type="image",
+            target_field="repository",
+        )
     return get_visible(caller.user, image.id)
 
 

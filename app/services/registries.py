@@ -9,7 +9,6 @@ from app import crypto, errors, rbac
 from app import registry as oci
 from app.db import database
 from app.models import Image, OrganizationMember, Registry
-from app.models.base import utcnow
 from app.services import audit, organizations
 from app.services.context import Caller
 
@@ -178,27 +177,20 @@ def update(caller: Caller, access_: Access, registry_id: str, fields: dict) -> R
                 registry_client.ping()
             except oci.RegistryError as exc:
                 raise problem(exc) from None
+    values = {name: changes[name] for name in EDITABLE if name in changes}
+    if "password" in changes:
+        values["password_encrypted"] = (
+            crypto.encrypt(access_.secret_key, changes["password"]) if changes["password"] else ""
+        )
     with database.atomic():
-        before = state(reg)
-        for name in EDITABLE:
-            if name in changes:
-                setattr(reg, name, changes[name])
-        if "password" in changes:
-            reg.password_encrypted = (
-                crypto.encrypt(access_.secret_key, changes["password"])
-                if changes["password"]
-                else ""
-            )
-        reg.updated_at = utcnow()
-        reg.save()
-        audit.record(
+        audit.write(
             caller,
-            action="write",
+            reg,
+            values,
+            state=state,
             resource_type="registry",
-            resource_id=reg.id,
-            resource_target=reg.friendly_name,
-            organization_id=reg.organization_id,
-            changes=audit.diff(before, state(reg)),
+            target_field="friendly_name",
+            record_unchanged=True,  # an edit always saves and says so, even to the same values
         )
     return reg
 

@@ -11,6 +11,7 @@ from app.models import AuditLog, Image, Registry, Workspace
 from app.provisioner import background
 from app.services import images, registries
 from tests.support.live_server import free_port
+from tests.support.workspaces import make_image
 
 FORM = "application/x-www-form-urlencoded"  # what curl says for --data without a Content-Type
 
@@ -434,3 +435,45 @@ def test_import_through_a_token_service(client, people, token_registry):
     assert answer.json["default_tag"]["latest_hash"] == digest
     refreshed = client.post(f"/api/v0/images/{answer.json['id']}", headers=people.member.headers)
     assert refreshed.status_code == 200
+
+
+def test_edits_write_their_entries(client, people):
+    """An image edit that changes nothing writes nothing; a registry edit always saves and
+    writes its entry (both through audit.write)."""
+    image = make_image(repository="api/edited", organization_id=people.org_id)
+    image_path, registry_path = (
+        f"/api/v0/images/{image.id}",
+        f"/api/v0/registries/{image.registry_id}",
+    )
+    headers = people.admin.headers
+    for _ in range(2):
+        edited = client.patch(image_path, json={"url": "https://x.test"}, headers=headers)
+        renamed = client.patch(registry_path, json={"friendly_name": "hub"}, headers=headers)
+        assert (edited.status_code, renamed.status_code) == (200, 200), (edited.json, renamed.json)
+    entries = [
+        (
+            row.resource_type,
+            row.resource_id,
+            row.resource_target,
+            row.organization_id,
+            json.loads(row.diff),
+        )
+        for row in audit_rows("image", "write") + audit_rows("registry", "write")
+    ]
+    assert entries == [
+        (
+            "image",
+            image.id,
+            "api/edited",
+            people.org_id,
+            {"url": {"old": "", "new": "https://x.test"}},
+        ),
+        (
+            "registry",
+            image.registry_id,
+            "hub",
+            people.org_id,
+            {"friendly_name": {"old": "registry.invalid", "new": "hub"}},
+        ),
+        ("registry", image.registry_id, "hub", people.org_id, {}),
+    ]
