@@ -1,6 +1,8 @@
-"""Every route under /api is documented in one of the two OpenAPI documents, and vice versa."""
+"""Every route under /api is documented in one of the two OpenAPI documents, and vice versa;
+and every schema in them is one class under one name."""
 
 import re
+import warnings
 
 # Routes outside the two documents by design: infrastructure and the documents themselves.
 UNDOCUMENTED = {
@@ -33,3 +35,19 @@ def test_served_and_documented_routes_match(app, client):
                     documented.add((method, path))
     assert served - documented == set(), "served but not documented"
     assert documented - served == set(), "documented but not served"
+
+
+def test_each_schema_has_one_name(make_app):
+    """apispec renames a second schema class that resolves to a taken name (`Workspace1`) and
+    warns "Multiple schemas resolved to the name …": two classes for one wire shape."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client = make_app().test_client()
+        documents = [client.get(f"/api/{version}/openapi.json").json for version in ("v0", "v2")]
+    assert [str(w.message) for w in caught if "Multiple schemas" in str(w.message)] == []
+    for document in documents:
+        names = document["components"]["schemas"]
+        renamed = [
+            n for n in names if re.fullmatch(r"(.+?)\d+", n) and n.rstrip("0123456789") in names
+        ]
+        assert renamed == []
