@@ -73,7 +73,7 @@ class PreparedSelect:
     Peewee renders SQL from its query tree and resolves the result columns on every execution;
     for a wide join that costs more than running the query (the per-request key lookup spent
     1.3 ms of 2 ms there). Here both are done once: `build(*placeholders)` returns the query,
-    its placeholders standing for the values later given to `first(*values)` (database values:
+    its placeholders standing for the values later given to `first()` or `all()` (database values:
     strings, numbers); rows are turned into models (joined models attached, as `get()` does)
     by peewee's own cursor wrapper, initialized once from the first result.
     """
@@ -92,27 +92,36 @@ class PreparedSelect:
                 query = self.build(*markers)
                 sql, params = query.sql()
                 slots = [markers.index(p) if p in markers else None for p in params]
+                if set(slots) - {None} != set(range(count)):
+                    # e.g. startswith(x) sends `x || '%'`: not a value that can be swapped.
+                    raise ValueError("every placeholder must be compared as a plain value")
                 rendered = self._rendered[db] = _Rendered(query, sql, params, slots)
             return rendered
 
     def first(self, *values):
         """The first row as a model instance, or None."""
+        rendered, cursor = self._execute(values)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return rendered.wrapper_for(cursor).process_row(row)
+
+    def all(self, *values) -> list:
+        """Every row, as the query's rows (model instances, dicts or tuples)."""
+        rendered, cursor = self._execute(values)
+        rows = cursor.fetchall()
+        if not rows:
+            return []
+        process = rendered.wrapper_for(cursor).process_row
+        return [process(row) for row in rows]
+
+    def _execute(self, values):
         rendered = self._rendered.get(database.obj) or self._render(database.obj)
         bound = [
             values[s] if s is not None else p
             for p, s in zip(rendered.params, rendered.slots, strict=True)
         ]
-        cursor = database.execute_sql(rendered.sql, bound)
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        wrapper = rendered.wrapper
-        if wrapper is None:
-            wrapper = rendered.query._get_cursor_wrapper(cursor)
-            wrapper.initialize()  # from cursor.description, the same on every run of this SQL
-            wrapper.cursor = None
-            rendered.wrapper = wrapper
-        return wrapper.process_row(row)
+        return rendered, database.execute_sql(rendered.sql, bound)
 
 
 class _Rendered:
@@ -121,6 +130,16 @@ class _Rendered:
     def __init__(self, query, sql, params, slots):
         self.query, self.sql, self.params, self.slots = query, sql, params, slots
         self.wrapper = None
+
+    def wrapper_for(self, cursor):
+        """peewee's cursor wrapper for this query, initialized once from the first result
+        (cursor.description is the same on every run of this SQL)."""
+        if self.wrapper is None:
+            wrapper = self.query._get_cursor_wrapper(cursor)
+            wrapper.initialize()
+            wrapper.cursor = None
+            self.wrapper = wrapper
+        return self.wrapper
 
 
 def migration_runner() -> Runner:

@@ -1,5 +1,6 @@
 """PreparedSelect: SQL rendered once, rows hydrated like peewee's get(), one query per call."""
 
+import pytest
 from playhouse.test_utils import count_queries
 
 from app import db
@@ -32,3 +33,40 @@ def test_no_row(app):
         assert KEY_WITH_USER.first("0123456789") is None
         assert KEY_WITH_USER.first("'; DROP TABLE apikey; --") is None
         assert APIKey.select().count() == 1
+
+
+USERS_BY_LOGIN = db.PreparedSelect(
+    lambda login_type: (
+        User.select(User.username, User.created_at)
+        .where(User.login_type == login_type)
+        .order_by(User.username)
+        .dicts()
+    )
+)
+
+
+def test_all_rows_as_the_query_returns_them(app):
+    for name, login_type in (("ann", "oidc"), ("anna", "oidc"), ("bob", "saml")):
+        make_user(username=name, login_type=login_type)
+    with db.database.connection_context():
+        for login_type, names in (("oidc", ["ann", "anna"]), ("saml", ["bob"]), ("none", [])):
+            expected = list(
+                User.select(User.username, User.created_at)
+                .where(User.login_type == login_type)
+                .order_by(User.username)
+                .dicts()
+            )
+            with count_queries() as counter:
+                found = USERS_BY_LOGIN.all(login_type)
+            assert counter.count == 1
+            assert [row["username"] for row in found] == names
+            assert found == expected  # converted like peewee's own (datetimes, not text)
+
+
+def test_a_placeholder_that_is_not_a_plain_value_is_refused(app):
+    prepared = db.PreparedSelect(
+        lambda prefix: User.select().where(User.username.startswith(prefix))
+    )
+    with db.database.connection_context():
+        with pytest.raises(ValueError, match="plain value"):
+            prepared.all("a")

@@ -12,6 +12,7 @@ from webargs import core
 from webargs.flaskparser import FlaskParser
 
 from app import auth, errors
+from app.api.schemas import Schema
 
 SECURITY = [{"CoderSessionToken": []}]
 SECURITY_SCHEMES = {
@@ -91,7 +92,7 @@ class Blueprint(flask_smorest.Blueprint):
         return decorator
 
 
-class ErrorV0DetailSchema(ma.Schema):
+class ErrorV0DetailSchema(Schema):
     msg = ma.fields.String(metadata={"description": "What went wrong, for people"})
     code = ma.fields.String(metadata={"description": "What went wrong, for programs"})
     details = ma.fields.Raw(
@@ -99,16 +100,16 @@ class ErrorV0DetailSchema(ma.Schema):
     )
 
 
-class ErrorV0Schema(ma.Schema):
+class ErrorV0Schema(Schema):
     error = ma.fields.Nested(ErrorV0DetailSchema)
 
 
-class ValidationEntrySchema(ma.Schema):
+class ValidationEntrySchema(Schema):
     field = ma.fields.String()
     detail = ma.fields.String()
 
 
-class ErrorV2Schema(ma.Schema):
+class ErrorV2Schema(Schema):
     message = ma.fields.String()
     detail = ma.fields.String()
     validations = ma.fields.List(ma.fields.Nested(ValidationEntrySchema))

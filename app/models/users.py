@@ -26,8 +26,7 @@ class User(TimestampedModel):
 
     @property
     def roles(self) -> list[str]:
-        stored = [role for role in self.site_roles.split(",") if role]
-        return [role for role in SITE_ROLES if role in stored or role == "site-member"]
+        return roles_from_stored(self.site_roles)
 
     @roles.setter
     def roles(self, roles) -> None:
@@ -36,3 +35,9 @@ class User(TimestampedModel):
     @property
     def is_active(self) -> bool:
         return self.status == "active"
+
+
+def roles_from_stored(site_roles: str) -> list[str]:
+    """The site roles a stored `site_roles` column grants, in SITE_ROLES order."""
+    stored = site_roles.split(",")
+    return [role for role in SITE_ROLES if role in stored or role == "site-member"]

@@ -5,23 +5,24 @@ from flask.views import MethodView
 
 from app import auth
 from app.api.fields import Timestamp
+from app.api.schemas import Schema
 from app.api.smorest import Blueprint
 from app.services import api_keys, users
 
 blp = Blueprint("v0_api_keys", __name__, url_prefix="/api/v0/api-keys", description="API keys")
 
 
-class APIKeyCreateSchema(ma.Schema):
+class APIKeyCreateSchema(Schema):
     name = ma.fields.String(
         load_default=None, allow_none=True, validate=ma.validate.Length(max=255)
     )
 
 
-class KeySchema(ma.Schema):
+class KeySchema(Schema):
     key = ma.fields.String(metadata={"description": "The token; shown once"})
 
 
-class APITokenSchema(ma.Schema):
+class APITokenSchema(Schema):
     id = ma.fields.String()
     name = ma.fields.Function(lambda key: key.token_name or "", metadata={"type": "string"})
     application = ma.fields.Boolean()

@@ -5,6 +5,7 @@ from flask import current_app, g, redirect
 from flask.views import MethodView
 
 from app import auth
+from app.api.schemas import Schema
 from app.api.smorest import Blueprint
 from app.devurls import hosts
 from app.models.devurls import ACCESS_LEVELS
@@ -35,7 +36,7 @@ def _valid_name(value):
         )
 
 
-class DevURLSchema(ma.Schema):
+class DevURLSchema(Schema):
     id = ma.fields.String(dump_only=True)
     url = ma.fields.Method("_url", dump_only=True, metadata={"description": "Empty w/o wildcard"})
     port = ma.fields.Integer()
@@ -47,7 +48,7 @@ class DevURLSchema(ma.Schema):
         return devurls.url(devurl, hosts.Wildcard.from_settings(current_app.config["SETTINGS"]))
 
 
-class _DevURLBodySchema(ma.Schema):
+class _DevURLBodySchema(Schema):
     workspace_id = ma.fields.String(
         load_only=True, allow_none=True, metadata={"description": "Ignored: the path wins"}
     )
@@ -69,11 +70,11 @@ class DevURLUpdateSchema(_DevURLBodySchema):
     scheme = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(devurls.SCHEMES))
 
 
-class EmptyBodySchema(ma.Schema):
+class EmptyBodySchema(Schema):
     """DELETE carries `{}` (or nothing); whatever it holds is ignored."""
 
 
-class TicketQueryArgsSchema(ma.Schema):
+class TicketQueryArgsSchema(Schema):
     url = ma.fields.String(
         required=True,
         metadata={"description": "The dev URL to open, e.g. https://app--alice.apps.example.com/"},

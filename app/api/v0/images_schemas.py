@@ -8,6 +8,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from app.api.fields import Timestamp
+from app.api.schemas import Schema
 from app.api.v0.workspaces_schemas import WorkspaceSchema
 
 
@@ -21,7 +22,7 @@ class Text(ma.fields.String):
         return text
 
 
-class RegistrySchema(ma.Schema):
+class RegistrySchema(Schema):
     id = ma.fields.String()
     organization_id = ma.fields.String()
     friendly_name = ma.fields.String()
@@ -30,13 +31,13 @@ class RegistrySchema(ma.Schema):
     updated_at = Timestamp()
 
 
-class OSReleaseSchema(ma.Schema):
+class OSReleaseSchema(Schema):
     id = ma.fields.String()
     pretty_name = ma.fields.String()
     home_url = ma.fields.String()
 
 
-class ImageTagSchema(ma.Schema):
+class ImageTagSchema(Schema):
     image_id = ma.fields.String()
     tag = ma.fields.String()
     latest_hash = ma.fields.String(metadata={"description": "Manifest digest"})
@@ -53,7 +54,7 @@ class ImageTagSchema(ma.Schema):
     updated_at = Timestamp()
 
 
-class ImageSchema(ma.Schema):
+class ImageSchema(Schema):
     id = ma.fields.String()
     organization_id = ma.fields.String()
     repository = ma.fields.String()
@@ -80,18 +81,18 @@ class ImageSchema(ma.Schema):
         return data
 
 
-class ImageQueryArgsSchema(ma.Schema):
+class ImageQueryArgsSchema(Schema):
     org = Text(metadata={"description": "Organization id (`default` allowed)"})
     workspaces = ma.fields.Boolean(
         load_default=True, metadata={"description": "Embed the workspaces built from each image"}
     )
 
 
-class ImageGetArgsSchema(ma.Schema):
+class ImageGetArgsSchema(Schema):
     workspaces = ma.fields.Boolean(load_default=True)
 
 
-class NewRegistrySchema(ma.Schema):
+class NewRegistrySchema(Schema):
     friendly_name = Text(validate=validate.Length(max=255))
     registry = Text(required=True, validate=validate.Length(min=1, max=255))
     username = Text(validate=validate.Length(max=255), allow_none=True)
@@ -103,7 +104,7 @@ MEMORY = validate.Range(min=0, max=65536)
 DISK = validate.Range(min=0, max=1_000_000)
 
 
-class ImageCreateSchema(ma.Schema):
+class ImageCreateSchema(Schema):
     registry_id = Text(validate=validate.Length(max=36))
     new_registry = ma.fields.Nested(NewRegistrySchema)
     repository = Text(required=True, validate=validate.Length(min=1, max=255))
@@ -121,7 +122,7 @@ class ImageCreateSchema(ma.Schema):
             raise ma.ValidationError("give exactly one of registry_id and new_registry")
 
 
-class ImageUpdateSchema(ma.Schema):
+class ImageUpdateSchema(Schema):
     """Every field optional; null or absent means unchanged."""
 
     description = Text(validate=validate.Length(max=4096), allow_none=True)
@@ -133,19 +134,19 @@ class ImageUpdateSchema(ma.Schema):
     default_tag = Text(validate=validate.Length(min=1, max=128), allow_none=True)
 
 
-class RefreshSchema(ma.Schema):
+class RefreshSchema(Schema):
     """No fields: the seed sends `{}`."""
 
 
-class TagCreateSchema(ma.Schema):
+class TagCreateSchema(Schema):
     tag = Text(required=True, validate=validate.Length(min=1, max=128))
 
 
-class RegistryQueryArgsSchema(ma.Schema):
+class RegistryQueryArgsSchema(Schema):
     org = Text(metadata={"description": "Organization id (`default` allowed)"})
 
 
-class RegistryUpdateSchema(ma.Schema):
+class RegistryUpdateSchema(Schema):
     """Every field optional; null or absent means unchanged. Credentials are write-only."""
 
     friendly_name = Text(validate=validate.Length(min=1, max=255), allow_none=True)

@@ -5,6 +5,7 @@ from flask.views import MethodView
 
 from app import auth
 from app.api.fields import Timestamp
+from app.api.schemas import Schema
 from app.api.smorest import Blueprint
 from app.api.v0.schemas import OrganizationMemberSchema
 from app.services import organizations
@@ -18,7 +19,7 @@ ROLE = ma.fields.String(
 )
 
 
-class OrganizationSchema(ma.Schema):
+class OrganizationSchema(Schema):
     id = ma.fields.String()
     name = ma.fields.String()
     description = ma.fields.String()
@@ -38,7 +39,7 @@ class OrganizationSchema(ma.Schema):
 RATE = ma.validate.Range(min=0.001, max=1_000_000)
 
 
-class OrganizationUpdateSchema(ma.Schema):
+class OrganizationUpdateSchema(Schema):
     name = ma.fields.String(allow_none=True, validate=ma.validate.Length(1, 64))
     description = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=1024))
     default = ma.fields.Boolean(allow_none=True)
@@ -60,12 +61,12 @@ class OrganizationCreateSchema(OrganizationUpdateSchema):
     )
 
 
-class MemberAddSchema(ma.Schema):
+class MemberAddSchema(Schema):
     user_id = ma.fields.String(required=True)
     roles = ma.fields.List(ROLE, load_default=list)
 
 
-class MemberRolesSchema(ma.Schema):
+class MemberRolesSchema(Schema):
     roles = ma.fields.List(ROLE, required=True)
 
 

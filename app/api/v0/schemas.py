@@ -3,14 +3,15 @@
 import marshmallow as ma
 
 from app.api.fields import Timestamp
+from app.api.schemas import Schema
 
 
-class APIRootSchema(ma.Schema):
+class APIRootSchema(Schema):
     version = ma.fields.String()
     api = ma.fields.String()
 
 
-class UserSchema(ma.Schema):
+class UserSchema(Schema):
     id = ma.fields.String(dump_only=True)
     email = ma.fields.String()
     username = ma.fields.String()
@@ -23,7 +24,7 @@ class UserSchema(ma.Schema):
     updated_at = Timestamp()
 
 
-class UserCreateSchema(ma.Schema):
+class UserCreateSchema(Schema):
     email = ma.fields.String(required=True)
     username = ma.fields.String(required=True)
     name = ma.fields.String(load_default="")
@@ -41,7 +42,7 @@ class UserCreateSchema(ma.Schema):
     roles = ma.fields.List(ma.fields.String(), load_default=list)
 
 
-class UserUpdateSchema(ma.Schema):
+class UserUpdateSchema(Schema):
     email = ma.fields.String(allow_none=True)
     username = ma.fields.String(allow_none=True)
     name = ma.fields.String(allow_none=True)
@@ -72,7 +73,7 @@ class OrganizationMemberSchema(UserSchema):
         }
 
 
-class AuditQueryArgsSchema(ma.Schema):
+class AuditQueryArgsSchema(Schema):
     limit = ma.fields.Integer(
         load_default=50,
         validate=ma.validate.Range(min=1, max=1000),
@@ -107,7 +108,7 @@ class AuditQueryArgsSchema(ma.Schema):
     )
 
 
-class AuditEntrySchema(ma.Schema):
+class AuditEntrySchema(Schema):
     id = ma.fields.String()
     time = Timestamp()
     organization_id = ma.fields.String(allow_none=True)
@@ -124,7 +125,7 @@ class AuditEntrySchema(ma.Schema):
     request_id = ma.fields.String()
 
 
-class ActiveUsersQueryArgsSchema(ma.Schema):
+class ActiveUsersQueryArgsSchema(Schema):
     start = Timestamp(
         required=True, metadata={"description": "RFC 3339, e.g. 2022-01-01T00:00:00Z"}
     )
@@ -136,12 +137,12 @@ class ActiveUsersQueryArgsSchema(ma.Schema):
     )
 
 
-class ActiveUsersBucketSchema(ma.Schema):
+class ActiveUsersBucketSchema(Schema):
     time = Timestamp(metadata={"description": "Start of the bucket"})
     count = ma.fields.Integer(metadata={"description": "Distinct users active in the bucket"})
 
 
-class ActiveUsersSchema(ma.Schema):
+class ActiveUsersSchema(Schema):
     interval = ma.fields.String()
     start = Timestamp()
     end = Timestamp()

@@ -4,6 +4,7 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from app import auth
+from app.api.schemas import Schema
 from app.api.smorest import Blueprint
 from app.api.v0.schemas import UserCreateSchema, UserSchema, UserUpdateSchema
 from app.services import users
@@ -11,7 +12,7 @@ from app.services import users
 blp = Blueprint("v0_users", __name__, url_prefix="/api/v0/users", description="Users")
 
 
-class SSHKeySchema(ma.Schema):
+class SSHKeySchema(Schema):
     public_key = ma.fields.String()
     private_key = ma.fields.String(metadata={"description": "Shown to the key's owner only"})
 

@@ -3,9 +3,10 @@
 import marshmallow as ma
 
 from app.api.fields import Timestamp
+from app.api.schemas import Schema
 
 
-class WorkspaceStatSchema(ma.Schema):
+class WorkspaceStatSchema(Schema):
     time = Timestamp(allow_none=True)
     last_online = Timestamp(allow_none=True)
     container_status = ma.fields.String(
@@ -19,13 +20,13 @@ class WorkspaceStatSchema(ma.Schema):
     disk_used = ma.fields.Integer(metadata={"description": "bytes"})
 
 
-class RebuildMessageSchema(ma.Schema):
+class RebuildMessageSchema(Schema):
     text = ma.fields.String()
     required = ma.fields.Boolean()
     auto_off_threshold = ma.fields.Boolean()
 
 
-class WorkspaceSchema(ma.Schema):
+class WorkspaceSchema(Schema):
     """Dump `app.services.workspaces.for_api(...)` results with this schema."""
 
     id = ma.fields.String()
@@ -69,7 +70,7 @@ class Text(ma.fields.String):
         return text
 
 
-class WorkspaceCreateSchema(ma.Schema):
+class WorkspaceCreateSchema(Schema):
     name = Text(required=True)
     image_id = Text(required=True)
     org_id = Text(
@@ -91,7 +92,7 @@ class WorkspaceCreateSchema(ma.Schema):
     for_user_id = Text(load_default=None, metadata={"description": "site managers and admins only"})
 
 
-class WorkspaceUpdateSchema(ma.Schema):
+class WorkspaceUpdateSchema(Schema):
     """Every field optional; null or absent means unchanged; `{}` rebuilds as is."""
 
     image_id = Text(allow_none=True)
@@ -102,7 +103,7 @@ class WorkspaceUpdateSchema(ma.Schema):
     gpus = ma.fields.Integer(allow_none=True, validate=GPUS)
 
 
-class WorkspaceQueryArgsSchema(ma.Schema):
+class WorkspaceQueryArgsSchema(Schema):
     users = ma.fields.List(
         Text(),
         load_default=list,
@@ -115,7 +116,7 @@ class WorkspaceQueryArgsSchema(ma.Schema):
     )
 
 
-class BuildLogSchema(ma.Schema):
+class BuildLogSchema(Schema):
     id = ma.fields.String()
     workspace_id = ma.fields.String()
     build_id = ma.fields.String()
@@ -124,14 +125,14 @@ class BuildLogSchema(ma.Schema):
     msg = ma.fields.String()
 
 
-class BuildLogQueryArgsSchema(ma.Schema):
+class BuildLogQueryArgsSchema(Schema):
     follow = ma.fields.Boolean(
         load_default=False,
         metadata={"description": "stream NDJSON lines until the build ends"},
     )
 
 
-class WorkspacesConfigSchema(ma.Schema):
+class WorkspacesConfigSchema(Schema):
     auto_off_threshold = ma.fields.Integer(
         allow_none=True,
         validate=THRESHOLD,

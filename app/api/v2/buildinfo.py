@@ -5,13 +5,14 @@ from flask import current_app
 from flask.views import MethodView
 
 from app import buildinfo
+from app.api.schemas import Schema
 from app.api.smorest import Blueprint
 from app.services import deployment
 
 blp = Blueprint("v2_buildinfo", __name__, url_prefix="/api/v2", description="General")
 
 
-class BuildInfoSchema(ma.Schema):
+class BuildInfoSchema(Schema):
     external_url = ma.fields.String(metadata={"description": "Where this build's source lives"})
     version = ma.fields.String(metadata={"description": "Semantic version with build metadata"})
     dashboard_url = ma.fields.String(metadata={"description": "The deployment's access URL"})

@@ -4,13 +4,14 @@ import marshmallow as ma
 from flask import jsonify
 from flask.views import MethodView
 
+from app.api.schemas import Schema
 from app.api.smorest import Blueprint
 from app.services import csp
 
 blp = Blueprint("v2_csp", __name__, url_prefix="/api/v2/csp", description="General")
 
 
-class CSPViolationSchema(ma.Schema):
+class CSPViolationSchema(Schema):
     report = ma.fields.Dict(
         data_key="csp-report",
         required=True,

@@ -6,6 +6,7 @@ from flask.views import MethodView
 
 from app import auth, options, rbac
 from app.api.fields import Timestamp
+from app.api.schemas import Schema
 from app.api.smorest import Blueprint
 from app.services import deployment
 
@@ -49,7 +50,7 @@ _GROUP_JSON_SCHEMA = {
 }
 
 
-class OptionSchema(ma.Schema):
+class OptionSchema(Schema):
     name = ma.fields.String()
     description = ma.fields.String()
     flag = ma.fields.String()
@@ -73,22 +74,22 @@ class OptionSchema(ma.Schema):
     )
 
 
-class DeploymentConfigSchema(ma.Schema):
+class DeploymentConfigSchema(Schema):
     config = ma.fields.Raw(metadata=_config_json_schema())
     options = ma.fields.List(ma.fields.Nested(OptionSchema))
 
 
-class SSHConfigSchema(ma.Schema):
+class SSHConfigSchema(Schema):
     hostname_prefix = ma.fields.String()
     ssh_config_options = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
 
 
-class LatencySchema(ma.Schema):
+class LatencySchema(Schema):
     P50 = ma.fields.Float(metadata={"description": "Median, ms (-1: no data)"})
     P95 = ma.fields.Float(metadata={"description": "95th percentile, ms (-1: no data)"})
 
 
-class WorkspaceStatsSchema(ma.Schema):
+class WorkspaceStatsSchema(Schema):
     pending = ma.fields.Integer()
     building = ma.fields.Integer()
     running = ma.fields.Integer()
@@ -99,14 +100,14 @@ class WorkspaceStatsSchema(ma.Schema):
     tx_bytes = ma.fields.Integer()
 
 
-class SessionCountSchema(ma.Schema):
+class SessionCountSchema(Schema):
     vscode = ma.fields.Integer()
     ssh = ma.fields.Integer()
     jetbrains = ma.fields.Integer()
     reconnecting_pty = ma.fields.Integer()
 
 
-class DeploymentStatsSchema(ma.Schema):
+class DeploymentStatsSchema(Schema):
     aggregated_from = Timestamp(metadata={"description": "Start of the traffic window"})
     collected_at = Timestamp()
     next_update_at = Timestamp()

@@ -3,6 +3,7 @@
 import marshmallow as ma
 
 from app.api.fields import Timestamp
+from app.api.schemas import Schema
 
 # v2 shows each stored site role under Coder's v2 names.
 V2_ROLE_NAMES = {
@@ -18,12 +19,12 @@ ROLE_JSON_SCHEMA = {
 }
 
 
-class ResponseSchema(ma.Schema):
+class ResponseSchema(Schema):
     message = ma.fields.String()
     detail = ma.fields.String()
 
 
-class UserSchema(ma.Schema):
+class UserSchema(Schema):
     id = ma.fields.String()
     username = ma.fields.String()
     email = ma.fields.String()
@@ -47,7 +48,7 @@ class UserSchema(ma.Schema):
         ]
 
 
-class APIKeySchema(ma.Schema):
+class APIKeySchema(Schema):
     id = ma.fields.String()
     user_id = ma.fields.String()
     last_used = Timestamp()
@@ -64,5 +65,5 @@ class APIKeyWithOwnerSchema(APIKeySchema):
     username = ma.fields.Function(lambda key: key.user.username, metadata={"type": "string"})
 
 
-class GenerateAPIKeyResponseSchema(ma.Schema):
+class GenerateAPIKeyResponseSchema(Schema):
     key = ma.fields.String()

@@ -4,6 +4,7 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from app import auth, errors
+from app.api.schemas import Schema
 from app.api.smorest import Blueprint
 from app.api.v2.schemas import APIKeySchema, APIKeyWithOwnerSchema, GenerateAPIKeyResponseSchema
 from app.services import api_keys, users
@@ -13,7 +14,7 @@ blp = Blueprint("v2_tokens", __name__, url_prefix="/api/v2/users", description="
 NANOSECONDS = 1_000_000_000
 
 
-class CreateTokenRequestSchema(ma.Schema):
+class CreateTokenRequestSchema(Schema):
     lifetime = ma.fields.Integer(
         validate=ma.validate.Range(min=-(2**63), max=2**63 - 1),
         load_default=0,
@@ -23,11 +24,11 @@ class CreateTokenRequestSchema(ma.Schema):
     token_name = ma.fields.String(load_default="", validate=ma.validate.Length(max=255))
 
 
-class TokensQueryArgsSchema(ma.Schema):
+class TokensQueryArgsSchema(Schema):
     include_all = ma.fields.Boolean(load_default=False)
 
 
-class TokenConfigSchema(ma.Schema):
+class TokenConfigSchema(Schema):
     max_token_lifetime = ma.fields.Integer(metadata={"description": "nanoseconds"})
 
 

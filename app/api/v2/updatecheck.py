@@ -5,6 +5,7 @@ from flask import current_app
 from flask.views import MethodView
 
 from app import buildinfo
+from app.api.schemas import Schema
 from app.api.smorest import Blueprint
 from app.services import updatecheck
 
@@ -13,7 +14,7 @@ blp = Blueprint("v2_updatecheck", __name__, url_prefix="/api/v2", description="G
 EXTENSION = "pycoderd.updatecheck"
 
 
-class UpdateCheckSchema(ma.Schema):
+class UpdateCheckSchema(Schema):
     current = ma.fields.Boolean(metadata={"description": "The running version is the latest"})
     version = ma.fields.String(metadata={"description": "The latest release's version"})
     url = ma.fields.String(metadata={"description": "Where the latest release is described"})

@@ -5,6 +5,7 @@ from flask import current_app
 from flask.views import MethodView
 
 from app import auth, errors
+from app.api.schemas import Schema
 from app.api.smorest import Blueprint
 from app.api.v2.schemas import ResponseSchema, UserSchema
 from app.services import organizations, sessions, users
@@ -12,7 +13,7 @@ from app.services import organizations, sessions, users
 blp = Blueprint("v2_users", __name__, url_prefix="/api/v2/users", description="Users")
 
 
-class CreateFirstUserRequestSchema(ma.Schema):
+class CreateFirstUserRequestSchema(Schema):
     email = ma.fields.Email(required=True)
     username = ma.fields.String(required=True)
     password = ma.fields.String(required=True, load_only=True)
@@ -20,17 +21,17 @@ class CreateFirstUserRequestSchema(ma.Schema):
     trial = ma.fields.Boolean(load_default=False)
 
 
-class CreateFirstUserResponseSchema(ma.Schema):
+class CreateFirstUserResponseSchema(Schema):
     user_id = ma.fields.String()
     organization_id = ma.fields.String()
 
 
-class LoginWithPasswordRequestSchema(ma.Schema):
+class LoginWithPasswordRequestSchema(Schema):
     email = ma.fields.Email(required=True)
     password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(1))
 
 
-class LoginWithPasswordResponseSchema(ma.Schema):
+class LoginWithPasswordResponseSchema(Schema):
     session_token = ma.fields.String()
 
 
