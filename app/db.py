@@ -7,7 +7,7 @@ import threading
 import weakref
 from pathlib import Path
 
-from peewee import DatabaseProxy, OperationalError, SqliteDatabase
+from peewee import DatabaseProxy, Field, OperationalError, SqliteDatabase, _StringField
 from playhouse.db_url import connect as connect_url
 from playhouse.migrations import Runner
 from playhouse.pool import PooledSqliteDatabase
@@ -138,8 +138,21 @@ class _Rendered:
             wrapper = self.query._get_cursor_wrapper(cursor)
             wrapper.initialize()
             wrapper.cursor = None
+            if hasattr(wrapper, "convert"):
+                # Text columns come back as str from both drivers: peewee's str() is a no-op.
+                text = [i for i in wrapper.convert if _is_text(wrapper.fields[i])]
+                wrapper.convert = [i for i in wrapper.convert if i not in text]
+                wrapper.no_convert = [*wrapper.no_convert, *text]
             self.wrapper = wrapper
         return self.wrapper
+
+
+def _is_text(field) -> bool:
+    return (
+        isinstance(field, _StringField)
+        and type(field).python_value is Field.python_value
+        and type(field).adapt is _StringField.adapt
+    )
 
 
 def migration_runner() -> Runner:
