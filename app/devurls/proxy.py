@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import ssl
 import threading
 import time
 import uuid
@@ -21,7 +20,7 @@ from werkzeug.wrappers import Request
 
 from app import db, errors, options
 from app.auth import SESSION_COOKIE, SESSION_HEADERS, SESSION_QUERY
-from app.devurls import hosts, tickets
+from app.devurls import hosts, tickets, upstream
 from app.models.base import utcnow
 from app.services import api_keys, devurls
 from app.services.context import Caller
@@ -197,6 +196,7 @@ class DevURLProxy:
         devurl = route.devurl
         try:
             address = self._address(route.workspace)
+            head = _request_head(environ)
         except errors.APIError as error:
             return _error(error, start_response)
         key = (devurl.scheme, address, devurl.port)
@@ -208,13 +208,13 @@ class DevURLProxy:
         try:
             if conn is not None:
                 try:
-                    response = self._exchange(conn, environ, sample)
-                except (ConnectionError, http.client.RemoteDisconnected, BrokenPipeError):
+                    response = self._exchange(conn, environ, head, sample)
+                except ConnectionError:
                     conn.close()
                     conn = None
             if conn is None:
-                conn = self._connect(key)
-                response = self._exchange(conn, environ, sample)
+                conn = upstream.Connection(*key, timeout=self.timeout)
+                response = self._exchange(conn, environ, head, sample)
         except TimeoutError:
             conn.close()
             return _error(
@@ -224,7 +224,7 @@ class DevURLProxy:
                 ),
                 start_response,
             )
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, upstream.BadResponse) as exc:
             if conn is not None:
                 conn.close()
             return _error(
@@ -234,36 +234,16 @@ class DevURLProxy:
                 ),
                 start_response,
             )
-        headers = [
-            (name, value)
-            for name, value in response.getheaders()
-            if name.lower() not in _hop_by_hop(response.getheader("Connection", ""))
-        ]
+        dropped = _hop_by_hop(response.header("Connection"))
+        headers = [(name, value) for name, value in response.headers if name.lower() not in dropped]
         start_response(f"{response.status} {response.reason}", headers)
         return Body(conn, response, sample, self, key)
 
-    def _connect(self, key):
-        scheme, address, port = key
-        if scheme == "https":
-            context = ssl.create_default_context()
-            # Workspaces serve self-signed certificates on their own loopback or bridge.
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            return http.client.HTTPSConnection(address, port, timeout=self.timeout, context=context)
-        return http.client.HTTPConnection(address, port, timeout=self.timeout)
-
-    def _exchange(self, conn, environ, sample):
-        conn.putrequest(
-            environ["REQUEST_METHOD"], _target(environ), skip_host=True, skip_accept_encoding=True
-        )
-        chunked = False
-        for name, value in _request_headers(environ):
-            conn.putheader(name, value)
-            chunked = chunked or (name == "Transfer-Encoding")
-        conn.endheaders()
-        sample.rx = _send_body(conn, environ, chunked)
+    def _exchange(self, conn, environ, head: bytes, sample):
+        conn.send(head)
+        sample.rx = _send_body(conn, environ, _is_chunked(environ))
         started = time.perf_counter()
-        response = conn.getresponse()
+        response = conn.read_response(environ["REQUEST_METHOD"])
         sample.latency_ms = (time.perf_counter() - started) * 1000
         return response
 
@@ -285,24 +265,21 @@ class Body:
         self.sample = sample
         self.proxy = proxy
         self.key = key
-        self.complete = False
 
     def __iter__(self):
         try:
             while True:
                 chunk = self.response.read1(CHUNK)
                 if not chunk:
-                    self.complete = True
                     return
                 self.sample.tx += len(chunk)
                 yield chunk
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, upstream.BadResponse) as exc:
             # Headers are gone already: all that is left is cutting the response short.
             log.warning("dev URL upstream failed mid-response: %s", exc)
 
     def close(self):
-        if self.complete and not self.response.will_close:
-            self.response.close()
+        if self.response.complete and not self.response.will_close:
             self.proxy.pool.give(self.key, self.conn)
         else:
             self.conn.close()
@@ -397,6 +374,18 @@ def _error(error: errors.APIError, start_response):
 def _hop_by_hop(connection: str) -> frozenset:
     listed = {token.strip().lower() for token in connection.split(",") if token.strip()}
     return HOP_BY_HOP | listed
+
+
+def _request_head(environ) -> bytes:
+    """The request line and headers for the workspace, as bytes on the wire."""
+    lines = [f"{environ['REQUEST_METHOD']} {_target(environ)} HTTP/1.1"]
+    lines += [f"{name}: {value}" for name, value in _request_headers(environ)]
+    if any(c in line for line in lines for c in "\x00\r\n"):
+        raise errors.BadRequest("The request has a control character in its target or headers.")
+    try:
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    except UnicodeEncodeError:
+        raise errors.BadRequest("The request's target or headers are not Latin-1.") from None
 
 
 def _target(environ) -> str:
