@@ -138,8 +138,13 @@ class _Rendered:
             wrapper = self.query._get_cursor_wrapper(cursor)
             wrapper.initialize()
             wrapper.cursor = None
-            if hasattr(wrapper, "convert"):
-                # Text columns come back as str from both drivers: peewee's str() is a no-op.
+            # Text columns come back as str from both drivers: peewee's str() is a no-op.
+            if hasattr(wrapper, "_row_spec"):  # models joined to models
+                wrapper._row_spec = tuple(
+                    (i, key, column, None if _is_text(wrapper.fields[i]) else convert)
+                    for i, key, column, convert in wrapper._row_spec
+                )
+            elif hasattr(wrapper, "convert"):  # one model, dicts or tuples
                 text = [i for i in wrapper.convert if _is_text(wrapper.fields[i])]
                 wrapper.convert = [i for i in wrapper.convert if i not in text]
                 wrapper.no_convert = [*wrapper.no_convert, *text]

@@ -366,20 +366,32 @@ class TrafficSample:
 
 
 def record_traffic(samples: list[TrafficSample]) -> None:
+    """Insert a batch of samples with one prepared statement (peewee's insert_many rendered
+    every value: 20 us per proxied request)."""
     if not samples:
         return
+    fields = ProxyTrafficSample._meta.fields
     rows = [
-        {
-            "time": s.time,
-            "workspace_id": s.workspace_id,
-            "rx_bytes": s.rx_bytes,
-            "tx_bytes": s.tx_bytes,
-            "latency_ms": s.latency_ms,
-        }
+        (
+            fields["time"].db_value(s.time),
+            s.workspace_id,
+            int(s.rx_bytes),
+            int(s.tx_bytes),
+            float(s.latency_ms),
+        )
         for s in samples
     ]
     with database.atomic():
-        ProxyTrafficSample.insert_many(rows).execute()
+        database.cursor().executemany(_insert_traffic_sql(), rows)
+
+
+def _insert_traffic_sql() -> str:
+    opening, closing = database.quote  # the dialect's identifier quotes, e.g. '""'
+    table = f"{opening}{ProxyTrafficSample._meta.table_name}{closing}"
+    columns = ("time", "workspace_id", "rx_bytes", "tx_bytes", "latency_ms")
+    names = ", ".join(f"{opening}{name}{closing}" for name in columns)
+    marks = ", ".join([database.param] * len(columns))
+    return f"INSERT INTO {table} ({names}) VALUES ({marks})"
 
 
 def record_visit(workspace_id: str, visitor_id: str | None, now: dt.datetime) -> None:
