@@ -213,6 +213,31 @@ def start_upstream_wait(url: str) -> None:
     raise RuntimeError("the upstream did not start")
 
 
+def floor_lines(rows) -> list[str]:
+    """What a bare hop costs, and the ratio a proxy costing no more than one could reach.
+
+    The upstream is itself a bare Flask app on pycoderd's gunicorn configuration, so its CPU per
+    direct request is what one Python HTTP hop costs here; a proxy is at least one such hop.
+    """
+    lines = []
+    for path, direct, public, authed in rows:
+        if path != "/small":
+            continue
+        hop = direct["cpu_ms"]["upstream"]
+        for way, result in (("PUBLIC", public), ("AUTHED + token", authed)):
+            cpu = result["cpu_ms"]
+            ceiling = hop / (cpu["upstream"] + hop) if cpu["upstream"] + hop else 0.0
+            lines.append(
+                f"- `/small`, {way}: one bare Flask hop on this gunicorn costs {hop:.2f} ms "
+                f"CPU; pycoderd spent {cpu['pycoderd']:.2f} ms, i.e. "
+                f"{cpu['pycoderd'] - hop:.2f} ms of its own work (routing, access, the "
+                f"upstream exchange) on top. With the upstream at {cpu['upstream']:.2f} ms per "
+                f"proxied request, even a proxy costing no more than a bare hop would reach "
+                f"about {ceiling:.2f} of direct on these shared cores."
+            )
+    return lines
+
+
 def render(args, rows, load_before, load_after) -> str:
     loads = " / ".join(f"{v:.2f}" for v in load_before), " / ".join(f"{v:.2f}" for v in load_after)
     lines = [
@@ -247,6 +272,7 @@ def render(args, rows, load_before, load_after) -> str:
                 f"{ratio:.2f} | {goal} | {result['p50']:.2f} | {result['p99']:.2f} | "
                 f"{result['errors']} | {cpu['upstream']:.2f} + {cpu['pycoderd']:.2f} |"
             )
+    lines += ["", *floor_lines(rows)]
     lines += [
         "",
         "The ratio compares requests/s for `/small` (a ~50-byte JSON answer) and MB/s for "
