@@ -126,11 +126,27 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=20)
 
 
-def wrk(url: str, duration: int, connections: int, token: str | None) -> dict:
+def workers_cpu_seconds(master_pid: int) -> float:
+    """User + system CPU time of a gunicorn master's worker processes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    total = 0
+    for pid in children:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def wrk(url: str, duration: int, connections: int, token: str | None, server_pid: int) -> dict:
+    """wrk's numbers, plus the CPU ms per request the server's workers spent (unlike req/s,
+    that hardly depends on what else the machine is doing)."""
     command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency"]
     if token:
         command += ["-H", f"Session-Token: {token}"]
+    cpu_before = workers_cpu_seconds(server_pid)
     output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    cpu = workers_cpu_seconds(server_pid) - cpu_before
+    done = int(re.search(r"(\d+) requests in", output).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     latency = {}
     for pct, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", output, re.M):
@@ -142,6 +158,7 @@ def wrk(url: str, duration: int, connections: int, token: str | None) -> dict:
         "p50": latency["50"],
         "p99": latency["99"],
         "errors": int(non2xx.group(1)) if non2xx else 0,
+        "cpu_ms": cpu * 1000 / max(1, done),
     }
 
 
@@ -222,9 +239,15 @@ def main() -> None:
         runs = {name: [] for name, *_ in targets}
         for _ in range(args.rounds):
             for name, path, authenticated, _ in targets:
-                base = wrk(bare_url + "/bare", args.duration, args.connections, None)
+                base = wrk(
+                    bare_url + "/bare", args.duration, args.connections, None, bare_process.pid
+                )
                 measured = wrk(
-                    url + path, args.duration, args.connections, token if authenticated else None
+                    url + path,
+                    args.duration,
+                    args.connections,
+                    token if authenticated else None,
+                    process.pid,
                 )
                 runs[name].append((base, measured))
         memory = memory_growth(url, process.pid, token, targets)
@@ -246,8 +269,8 @@ def main() -> None:
         f"endpoint run is paired with a bare run and the median of {args.rounds} pairs is shown).",
         "",
         "| endpoint | req/s | bare req/s | ratio (median) | goal | p50 ms (x bare) "
-        "| p99 ms (x bare) | non-2xx | SQL/request |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| p99 ms (x bare) | non-2xx | SQL/request | CPU ms/request (bare) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, _, _, goal in targets:
         pairs = runs[name]
@@ -259,16 +282,23 @@ def main() -> None:
         p50x = statistics.median(m["p50"] / b["p50"] for b, m in pairs)
         p99x = statistics.median(m["p99"] / b["p99"] for b, m in pairs)
         errors = sum(m["errors"] for _, m in pairs)
+        cpu = statistics.median(m["cpu_ms"] for _, m in pairs)
+        bare_cpu = statistics.median(b["cpu_ms"] for b, _ in pairs)
         count, status = queries[name]
         verdict = "met" if ratio >= goal and errors == 0 else "NOT met"
         lines.append(
             f"| {name} | {rps:.0f} | {bare_rps:.0f} | {ratio:.2f} | ≥ {goal} ({verdict}) | "
             f"{p50:.2f} ({p50x:.1f}x) | {p99:.2f} ({p99x:.1f}x) | {errors} | "
-            f"{count} (status {status}) |"
+            f"{count} (status {status}) | {cpu:.2f} ({bare_cpu:.2f}) |"
         )
     if missing:
         lines += ["", "Not measured yet (no such route served): " + ", ".join(missing) + "."]
     lines += [
+        "",
+        "CPU ms/request is the user+system time the server's workers spent per request during "
+        "the run (from /proc), next to the bare server's in the paired run; wrk's own CPU and "
+        "the other load on the shared cores are not in it, so it moves far less between runs "
+        "than req/s does.",
         "",
         "Worker memory (sum of RSS over the 2 workers) during mixed requests:",
         "",

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from bench import report
-from bench.http_load import free_port, start, stop
+from bench.http_load import free_port, start, stop, workers_cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL = 0.5
@@ -107,17 +107,6 @@ def run_wrk(url: str, args, headers: dict, servers: dict) -> dict:
         for name, pid in servers.items()
     }
     return result
-
-
-def workers_cpu_seconds(master_pid: int) -> float:
-    """User + system CPU time of a gunicorn master's worker processes."""
-    tick = os.sysconf("SC_CLK_TCK")
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    total = 0
-    for pid in children:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
 
 
 def wrk_parse(output: str) -> dict:
