@@ -1536,4 +1536,34 @@ OPTIONS = (
         group="pycoderd",
         acted_on=True,
     ),
+    Option(
+        name="Dev URL WebSocket Idle Timeout",
+        key="pycoderd.devurl_websocket_idle_timeout",
+        type="duration",
+        description=(
+            "A WebSocket relayed by the dev URL proxy that carries no data either way for this "
+            "long is closed. 0 keeps idle WebSockets open."
+        ),
+        flag="devurl-websocket-idle-timeout",
+        env="CODER_DEVURL_WEBSOCKET_IDLE_TIMEOUT",
+        yaml="devurlWebsocketIdleTimeout",
+        default="10m",
+        group="pycoderd",
+        acted_on=True,
+    ),
+    Option(
+        name="Dev URL WebSocket Limit",
+        key="pycoderd.devurl_websocket_limit",
+        type="int",
+        description=(
+            "Most WebSockets one server worker relays at once; each holds one of the worker's "
+            "8 threads while it is open. Further WebSocket requests are answered 503."
+        ),
+        flag="devurl-websocket-limit",
+        env="CODER_DEVURL_WEBSOCKET_LIMIT",
+        yaml="devurlWebsocketLimit",
+        default="4",
+        group="pycoderd",
+        acted_on=True,
+    ),
 )

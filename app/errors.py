@@ -76,6 +76,10 @@ class RateLimited(APIError):
     status, code, message = 429, "rate_limited", "Too many requests."
 
 
+class NotImplementedHere(APIError):
+    status, code, message = 501, "not_implemented", "This server cannot do that."
+
+
 class BadGateway(APIError):
     status, code, message = 502, "bad_gateway", "The upstream did not answer."
 

@@ -7,6 +7,7 @@ import os
 from gunicorn.app.base import BaseApplication
 
 from app import prometheus
+from app.devurls import websocket
 from app.provisioner import background
 
 
@@ -39,6 +40,8 @@ def gunicorn_options(settings) -> dict:
         "forwarded_allow_ips": "",
         "secure_scheme_headers": {},
         "proc_name": "pycoderd",
+        # Dev URL WebSocket relays hold worker threads: they end when the worker stops.
+        "post_worker_init": websocket.watch_worker,
     }
 
 

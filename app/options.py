@@ -309,7 +309,13 @@ def _check(settings: Settings) -> None:
     network = settings.get("pycoderd.workspace_network")
     if network is not None and network not in ("bridge", "host"):
         raise OptionError(f'CODER_WORKSPACE_NETWORK: "{network}" is not one of bridge, host')
-    for key in ("rate_limit.api", "provisioner.daemons", "pycoderd.workers"):
+    for key in (
+        "rate_limit.api",
+        "provisioner.daemons",
+        "pycoderd.workers",
+        "pycoderd.devurl_websocket_limit",
+        "pycoderd.devurl_websocket_idle_timeout",
+    ):
         if key in settings and settings[key] < 0:
             raise OptionError(f"{_BY_KEY[key].env}: must not be negative")
 

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Request
 
 from app import db, errors, options
 from app.auth import SESSION_COOKIE, SESSION_HEADERS, SESSION_QUERY
-from app.devurls import hosts, tickets, upstream
+from app.devurls import hosts, tickets, upstream, websocket
 from app.models.base import utcnow
 from app.services import api_keys, devurls
 from app.services.context import Caller
@@ -68,6 +68,7 @@ class DevURLProxy:
         self.refresh_expiry = not settings["disable_session_expiry_refresh"]
         self.recorder = Recorder()
         self.pool = Pool()
+        self.websockets = websocket.Relay(self, settings)
 
     def __call__(self, environ, start_response):
         label = self.wildcard.label(environ.get("HTTP_HOST", "")) if self.wildcard else None
@@ -201,6 +202,8 @@ class DevURLProxy:
             return _error(error, start_response)
         key = (devurl.scheme, address, devurl.port)
         sample = Sample(route.workspace.id)
+        if websocket.requested(environ):
+            return self.websockets.forward(environ, start_response, key, head, sample)
         # Only bodiless requests go over a kept-alive connection: if the workspace closed it
         # meanwhile, they can be sent again on a fresh one.
         bodiless = not _is_chunked(environ) and environ.get("CONTENT_LENGTH", "") in ("", "0")

@@ -45,14 +45,9 @@ def public_url(client, upstream):
     return "blob--streamer.apps.test"
 
 
-def _worker_peak_rss(master_pid: int) -> int:
+def _worker_peak_rss(server) -> int:
     """VmHWM (peak resident memory) of the single gunicorn worker, in bytes."""
-    children = [
-        pid
-        for pid in Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-        # The server's one background process (provisioner daemons) is not a worker.
-        if b"app.provisioner.background" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
+    children = live_server.worker_pids(server)
     assert len(children) == 1, children
     for line in Path(f"/proc/{children[0]}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -67,7 +62,7 @@ def _get(server, host, path, **kwargs):
 def test_large_bodies_stream_with_bounded_memory(server, public_url):
     warm = _get(server, public_url, "/big?mb=1")
     assert warm.status_code == 200 and len(warm.content) == MB
-    before = _worker_peak_rss(server.process.pid)
+    before = _worker_peak_rss(server)
 
     received = 0
     with _get(server, public_url, f"/big?mb={BIG_MB}", stream=True) as response:
@@ -96,7 +91,7 @@ def test_large_bodies_stream_with_bounded_memory(server, public_url):
     )
     assert sized.json() == {"body_length": 8 * MB}
 
-    growth = _worker_peak_rss(server.process.pid) - before
+    growth = _worker_peak_rss(server) - before
     assert growth < GROWTH_LIMIT, f"worker peak memory grew by {growth / MB:.1f} MiB"
 
 

@@ -86,5 +86,16 @@ def stop(server: LiveServer) -> None:
             server.process.wait(timeout=5)
 
 
+def worker_pids(server: LiveServer) -> list[int]:
+    """The gunicorn workers of a running server (not its background process)."""
+    master = server.process.pid
+    return [
+        int(pid)
+        for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        # The server's one background process (provisioner daemons) is not a worker.
+        if b"app.provisioner.background" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
 def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")

@@ -1,0 +1,314 @@
+"""WebSocket upgrades through the dev URL proxy: the handshake, then a byte relay in the thread.
+
+WSGI cannot hand a connection over, but gunicorn puts the client's socket in the environ
+(`gunicorn.socket`). The upgrade request goes to the workspace like any proxied request (same
+access checks, credentials stripped, X-Forwarded-* set) plus `Connection: Upgrade`/`Upgrade`. A
+non-101 answer is relayed as a normal response. After a 101 the relay writes the 101 itself on the
+client's socket and copies bytes both ways, in this worker thread, until either side closes, the
+session idles out or the worker stops. Then the WSGI call raises StopIteration, which gunicorn's
+workers take as "close this connection": nothing more is written to the socket and it is never
+kept alive. (Answering the 101 through start_response would not do: gunicorn treats a 1xx answer
+as keep-alive and would put the socket back in its poller afterwards.)
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import selectors
+import ssl
+import threading
+import time
+
+from app import errors
+from app.devurls import proxy
+
+log = logging.getLogger("pycoderd.devurls")
+
+CHUNK = 64 * 1024
+# Per direction: a side is not read while this much waits to be written to the other one.
+BUFFER = 256 * 1024
+# Once one side has closed, how long the other gets to take what was left for it.
+LINGER_SECONDS = 5.0
+# The longest wait between checks of the idle timeout and of the worker stopping.
+POLL_SECONDS = 1.0
+READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+_worker = None
+
+
+def watch_worker(worker) -> None:
+    """gunicorn's post_worker_init hook: relays end as soon as this worker begins to stop."""
+    global _worker
+    _worker = worker
+
+
+def _stopping() -> bool:
+    if _worker is not None:
+        return not _worker.alive
+    # Another server: at least notice the interpreter shutting down.
+    return not threading.main_thread().is_alive()
+
+
+def requested(environ) -> bool:
+    """Whether this is a WebSocket opening handshake (RFC 6455 §4.1) the relay can take."""
+    upgrade = environ.get("HTTP_UPGRADE")
+    return bool(
+        upgrade
+        and "websocket" in _tokens(upgrade)
+        and "upgrade" in _tokens(environ.get("HTTP_CONNECTION", ""))
+        and environ.get("REQUEST_METHOD") == "GET"
+        and environ.get("SERVER_PROTOCOL") == "HTTP/1.1"
+        # A body would sit in the server's read buffer, out of the relay's reach.
+        and environ.get("CONTENT_LENGTH", "") in ("", "0")
+        and not environ.get("HTTP_TRANSFER_ENCODING")
+    )
+
+
+def _tokens(header: str) -> set[str]:
+    return {token.strip().lower() for token in header.split(",")}
+
+
+class Relay:
+    """The WebSocket side of one DevURLProxy: at most `limit` relays at once in this process."""
+
+    def __init__(self, devurl_proxy, settings):
+        self.proxy = devurl_proxy
+        self.limit = settings["pycoderd.devurl_websocket_limit"]
+        self.idle = settings["pycoderd.devurl_websocket_idle_timeout"] / 1e9 or None
+        self.lock = threading.Lock()
+        self.active = 0
+
+    def forward(self, environ, start_response, key, sample):
+        client = environ.get("gunicorn.socket")
+        if client is None:
+            return proxy._error(
+                errors.NotImplementedHere(
+                    "WebSockets are relayed only by pycoderd server.",
+                    detail="This server does not hand the connection to the application; "
+                    "serve pycoderd with `pycoderd server` (gunicorn) to proxy WebSockets.",
+                ),
+                start_response,
+            )
+        if not self._acquire():
+            return proxy._error(
+                errors.Unavailable(
+                    "Too many WebSockets are open on this server.",
+                    detail=f"A server worker relays at most {self.limit} WebSockets at once "
+                    "(CODER_DEVURL_WEBSOCKET_LIMIT); try again when one has closed.",
+                    headers={"Retry-After": "5"},
+                ),
+                start_response,
+            )
+        try:
+            conn, response = self._handshake(environ, key, sample)
+        except errors.APIError as error:
+            self._release()
+            return proxy._error(error, start_response)
+        if response.status != 101:
+            self._release()
+            # The workspace declined: its answer is an ordinary HTTP response.
+            drop = proxy._hop_by_hop(response.getheader("Connection", ""))
+            headers = [(n, v) for n, v in response.getheaders() if n.lower() not in drop]
+            start_response(f"{response.status} {response.reason}", headers)
+            return proxy.Body(conn, response, sample, self.proxy, key)
+        try:
+            why = self._switch(client, conn, response, sample)
+            log.debug("dev URL WebSocket to port %s ended: %s", key[2], why)
+        finally:
+            self._release()
+            self.proxy.recorder.add(sample)
+        # gunicorn closes the connection without writing to it (see the module docstring).
+        raise StopIteration("WebSocket relay ended")
+
+    def _acquire(self) -> bool:
+        with self.lock:
+            if self.active >= self.limit:
+                return False
+            self.active += 1
+            return True
+
+    def _release(self) -> None:
+        with self.lock:
+            self.active -= 1
+
+    def _handshake(self, environ, key, sample):
+        """Send the upgrade request on a fresh connection; returns (connection, response)."""
+        scheme, address, port = key
+        conn = self.proxy._connect(key)
+        try:
+            conn.putrequest(
+                "GET", proxy._target(environ), skip_host=True, skip_accept_encoding=True
+            )
+            for name, value in proxy._request_headers(environ):
+                conn.putheader(name, value)
+            conn.putheader("Connection", "Upgrade")
+            conn.putheader("Upgrade", environ["HTTP_UPGRADE"])
+            conn.endheaders()
+            started = time.perf_counter()
+            response = conn.getresponse()
+            sample.latency_ms = (time.perf_counter() - started) * 1000
+        except TimeoutError:
+            conn.close()
+            raise errors.GatewayTimeout(
+                detail=f"Port {port} of the workspace did not answer within "
+                f"{self.proxy.timeout:g} s."
+            ) from None
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise errors.BadGateway(
+                f"Nothing answers on port {port} of the workspace.",
+                detail=f"{scheme}://{address}:{port}: {exc}",
+            ) from None
+        if response.status == 101 and conn.sock is None:
+            conn.close()
+            raise errors.BadGateway(
+                f"Port {port} of the workspace closed the connection it upgraded.",
+            )
+        return conn, response
+
+    def _switch(self, client_sock, conn, response, sample) -> str:
+        """Answer 101 to the client, then relay until the session ends; returns why it ended."""
+        upstream_sock = conn.sock
+        try:
+            upstream_sock.setblocking(False)
+            early = _buffered(response)
+            sample.tx += len(early)
+            client_sock.sendall(_switching_head(response))
+            client_sock.setblocking(False)
+            return self._pump(_End(client_sock, early), _End(upstream_sock), sample)
+        except OSError as exc:
+            return f"failed: {exc}"
+        finally:
+            response.close()
+            conn.close()
+            client_sock.setblocking(True)
+
+    def _pump(self, client: _End, upstream: _End, sample) -> str:
+        peers = {client: upstream, upstream: client}
+        names = {client: "client", upstream: "workspace"}
+        selector = selectors.DefaultSelector()
+        ended = ""
+        linger_until = 0.0
+        last_data = time.monotonic()
+        try:
+            while True:
+                now = time.monotonic()
+                if ended and (now >= linger_until or not (client.pending or upstream.pending)):
+                    return ended
+                if _stopping():
+                    return "the server is stopping"
+                if self.idle and now - last_data >= self.idle:
+                    log.info("dev URL WebSocket closed after %g s without data", self.idle)
+                    return "idle"
+                ready: dict[_End, int] = {}
+                for end, peer in peers.items():
+                    events = WRITE if end.pending else 0
+                    if not ended and len(peer.pending) < BUFFER:
+                        events |= READ
+                        if end.buffered():
+                            ready[end] = READ
+                    _watch(selector, end, events)
+                timeout = POLL_SECONDS
+                if self.idle:
+                    timeout = min(timeout, self.idle - (now - last_data))
+                if ended:
+                    timeout = min(timeout, linger_until - now)
+                for selected, mask in selector.select(0 if ready else max(timeout, 0)):
+                    ready[selected.data] = ready.get(selected.data, 0) | mask
+                for end, mask in ready.items():
+                    peer = peers[end]
+                    try:
+                        if mask & WRITE and end.pending:
+                            sent = end.flush()
+                            if sent:
+                                last_data = now
+                                if end is upstream:
+                                    sample.rx += sent
+                        if mask & READ and not ended:
+                            data = end.receive()
+                            if data == b"":
+                                ended = f"the {names[end]} closed"
+                                linger_until = now + LINGER_SECONDS
+                            elif data:
+                                peer.pending += data
+                                last_data = now
+                                if end is upstream:
+                                    sample.tx += len(data)
+                    except OSError as exc:
+                        return f"the {names[end]} failed: {exc}"
+        finally:
+            selector.close()
+
+
+class _End:
+    """One side of the relay: its non-blocking socket and the bytes waiting to be written to it."""
+
+    def __init__(self, sock, pending: bytes = b""):
+        self.sock = sock
+        self.pending = bytearray(pending)
+        # OpenSSL wants a write that could not finish repeated with the same length.
+        self.retry = 0
+
+    def buffered(self) -> bool:
+        """Decrypted TLS data waiting in the socket object, which select() cannot see."""
+        return isinstance(self.sock, ssl.SSLSocket) and self.sock.pending() > 0
+
+    def receive(self) -> bytes | None:
+        """The bytes that were ready, b"" at end of stream, None if nothing was."""
+        try:
+            return self.sock.recv(CHUNK)
+        except _WOULD_BLOCK:
+            return None
+
+    def flush(self) -> int:
+        size = self.retry or min(len(self.pending), CHUNK)
+        try:
+            with memoryview(self.pending) as view, view[:size] as part:
+                sent = self.sock.send(part)
+        except _WOULD_BLOCK:
+            self.retry = size
+            return 0
+        self.retry = 0
+        del self.pending[:sent]
+        return sent
+
+
+def _watch(selector, end: _End, events: int) -> None:
+    key = selector.get_map().get(end.sock)
+    if not events:
+        if key is not None:
+            selector.unregister(end.sock)
+    elif key is None:
+        selector.register(end.sock, events, end)
+    elif key.events != events:
+        selector.modify(end.sock, events, end)
+
+
+def _buffered(response) -> bytes:
+    """What the workspace sent right behind its 101 and http.client has read ahead already."""
+    try:
+        return response.fp.read1(BUFFER) or b""
+    except _WOULD_BLOCK:
+        return b""
+
+
+def _switching_head(response) -> bytes:
+    drop = proxy._hop_by_hop(response.getheader("Connection", ""))
+    lines = ["HTTP/1.1 101 Switching Protocols"]
+    lines += [
+        f"{name}: {value}"
+        for name, value in response.getheaders()
+        if name.lower() not in drop and _safe(name) and _safe(value)
+    ]
+    upgrade = response.getheader("Upgrade", "")
+    if not (upgrade and _safe(upgrade)):
+        upgrade = "websocket"
+    lines += ["Connection: Upgrade", f"Upgrade: {upgrade}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _safe(text: str) -> bool:
+    """No line breaks: a header folded over lines must not split the head we write."""
+    return "\r" not in text and "\n" not in text and "\0" not in text
