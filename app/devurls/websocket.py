@@ -102,23 +102,21 @@ class Relay:
                 start_response,
             )
         try:
-            conn, response = self._handshake(environ, key, sample)
-        except errors.APIError as error:
-            self._release()
-            return proxy._error(error, start_response)
-        if response.status != 101:
-            self._release()
-            # The workspace declined: its answer is an ordinary HTTP response.
-            drop = proxy._hop_by_hop(response.getheader("Connection", ""))
-            headers = [(n, v) for n, v in response.getheaders() if n.lower() not in drop]
-            start_response(f"{response.status} {response.reason}", headers)
-            return proxy.Body(conn, response, sample, self.proxy, key)
-        try:
+            try:
+                conn, response = self._handshake(environ, key, sample)
+            except errors.APIError as error:
+                return proxy._error(error, start_response)
+            if response.status != 101:
+                # The workspace declined: its answer is an ordinary HTTP response.
+                drop = proxy._hop_by_hop(response.getheader("Connection", ""))
+                headers = [(n, v) for n, v in response.getheaders() if n.lower() not in drop]
+                start_response(f"{response.status} {response.reason}", headers)
+                return proxy.Body(conn, response, sample, self.proxy, key)
             why = self._switch(client, conn, response, sample)
             log.debug("dev URL WebSocket to port %s ended: %s", key[2], why)
+            self.proxy.recorder.add(sample)
         finally:
             self._release()
-            self.proxy.recorder.add(sample)
         # gunicorn closes the connection without writing to it (see the module docstring).
         raise StopIteration("WebSocket relay ended")
 
@@ -180,6 +178,10 @@ class Relay:
             return self._pump(_End(client_sock, early), _End(upstream_sock), sample)
         except OSError as exc:
             return f"failed: {exc}"
+        except Exception:
+            # The client speaks WebSocket by now: no HTTP error can reach it, only the close.
+            log.exception("dev URL WebSocket relay failed")
+            return "failed"
         finally:
             response.close()
             conn.close()

@@ -11,6 +11,7 @@ from app import db
 from app.models import Image, Organization, Registry, Workspace
 from app.services import organizations
 from tests.devurls.upstream import Upstream
+from tests.support import live_server
 
 WILDCARD = "*.apps.test"
 SETTINGS = {
@@ -40,6 +41,24 @@ def closed_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def live_proxy(tmp_path, pg_database, **env):
+    """A real `pycoderd server` on the test's own database, serving dev URLs on the host network.
+
+    A generator for fixtures: yields the server, then stops it.
+    """
+    env = {
+        "CODER_SQLITE_PATH": str(tmp_path / "pycoderd.sqlite3"),
+        "CODER_WILDCARD_ACCESS_URL": WILDCARD,
+        "CODER_WORKSPACE_NETWORK": "host",
+        **env,
+    }
+    if pg_database:
+        env["CODER_PG_CONNECTION_URL"] = pg_database
+    live = live_server.start(tmp_path, env)
+    yield live
+    live_server.stop(live)
 
 
 def make_organization(*members):

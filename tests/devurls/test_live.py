@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.devurls.conftest import make_workspace
+from tests.devurls.conftest import live_proxy, make_workspace
 from tests.devurls.upstream import MB
 from tests.factories import make_user
 from tests.support import live_server
@@ -20,17 +20,7 @@ GROWTH_LIMIT = 16 * MB
 @pytest.fixture
 def server(app, tmp_path, pg_database):
     """pycoderd server on the test's own database, with a one-second proxy timeout."""
-    env = {
-        "CODER_SQLITE_PATH": str(tmp_path / "pycoderd.sqlite3"),
-        "CODER_WILDCARD_ACCESS_URL": "*.apps.test",
-        "CODER_WORKSPACE_NETWORK": "host",
-        "CODER_DEVURL_PROXY_TIMEOUT": "1s",
-    }
-    if pg_database:
-        env["CODER_PG_CONNECTION_URL"] = pg_database
-    live = live_server.start(tmp_path, env)
-    yield live
-    live_server.stop(live)
+    yield from live_proxy(tmp_path, pg_database, CODER_DEVURL_PROXY_TIMEOUT="1s")
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from websockets.sync.client import connect
 
 from app import db, options
 from app.models import DevURL, ProxyTrafficSample
-from tests.devurls.conftest import dev_host, make_workspace
+from tests.devurls.conftest import dev_host, live_proxy, make_workspace
 from tests.devurls.ws_upstream import MAX_MESSAGE, EarlyUpstream, WebSocketUpstream
 from tests.factories import make_token, make_user
 from tests.support import live_server
@@ -28,22 +28,27 @@ LIMIT = 2
 MB = 1024 * 1024
 
 
+def _serve(tmp_path, pg_database, idle: str):
+    """pycoderd server on the test's database, with LIMIT WebSockets per worker."""
+    yield from live_proxy(
+        tmp_path,
+        pg_database,
+        CODER_DEVURL_PROXY_TIMEOUT="2s",
+        CODER_DEVURL_WEBSOCKET_IDLE_TIMEOUT=idle,
+        CODER_DEVURL_WEBSOCKET_LIMIT=str(LIMIT),
+    )
+
+
 @pytest.fixture
 def server(app, tmp_path, pg_database):
-    """pycoderd server on the test's database: 2 s idle timeout, 2 WebSockets per worker."""
-    env = {
-        "CODER_SQLITE_PATH": str(tmp_path / "pycoderd.sqlite3"),
-        "CODER_WILDCARD_ACCESS_URL": "*.apps.test",
-        "CODER_WORKSPACE_NETWORK": "host",
-        "CODER_DEVURL_PROXY_TIMEOUT": "2s",
-        "CODER_DEVURL_WEBSOCKET_IDLE_TIMEOUT": f"{IDLE_SECONDS}s",
-        "CODER_DEVURL_WEBSOCKET_LIMIT": str(LIMIT),
-    }
-    if pg_database:
-        env["CODER_PG_CONNECTION_URL"] = pg_database
-    live = live_server.start(tmp_path, env)
-    yield live
-    live_server.stop(live)
+    """Idle WebSockets are closed after IDLE_SECONDS."""
+    yield from _serve(tmp_path, pg_database, f"{IDLE_SECONDS}s")
+
+
+@pytest.fixture
+def patient_server(app, tmp_path, pg_database):
+    """Idle WebSockets stay open."""
+    yield from _serve(tmp_path, pg_database, "0")
 
 
 @pytest.fixture
@@ -328,13 +333,16 @@ def test_idle_websockets_are_closed(server, owner, ws_upstream):
     assert ws_upstream.ended.get(timeout=5) == "/echo"
 
 
-def test_stopping_the_server_ends_open_websockets(server, owner, ws_upstream):
+def test_stopping_the_server_ends_open_websockets(patient_server, owner, ws_upstream):
     host = _devurl(owner, ws_upstream.port, "PUBLIC", "stop")
-    with _open(server, host) as ws:
+    with _open(patient_server, host) as ws:
         ws.send("hi")
         assert ws.recv(timeout=5) == "hi"
+        time.sleep(IDLE_SECONDS + 1)  # idle, but no timeout closes it here
+        ws.send("still open")
+        assert ws.recv(timeout=5) == "still open"
         started = time.monotonic()
-        live_server.stop(server)
+        live_server.stop(patient_server)
         # Without the relay noticing, gunicorn would wait out its 10 s graceful timeout.
         assert time.monotonic() - started < 6
         with pytest.raises(ConnectionClosed):
