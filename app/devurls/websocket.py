@@ -250,8 +250,6 @@ class _End:
     def __init__(self, sock, pending: bytes = b""):
         self.sock = sock
         self.pending = bytearray(pending)
-        # OpenSSL wants a write that could not finish repeated with the same length.
-        self.retry = 0
 
     def buffered(self) -> bool:
         """Decrypted TLS data waiting in the socket object, which select() cannot see."""
@@ -265,14 +263,13 @@ class _End:
             return None
 
     def flush(self) -> int:
-        size = self.retry or min(len(self.pending), CHUNK)
+        # A TLS write that could not finish is retried with the same bytes and at least as many
+        # (as OpenSSL requires): `pending` only grows at its end until a write succeeds.
         try:
-            with memoryview(self.pending) as view, view[:size] as part:
+            with memoryview(self.pending) as view, view[:CHUNK] as part:
                 sent = self.sock.send(part)
         except _WOULD_BLOCK:
-            self.retry = size
             return 0
-        self.retry = 0
         del self.pending[:sent]
         return sent
 

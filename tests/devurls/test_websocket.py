@@ -19,7 +19,12 @@ from websockets.sync.client import connect
 from app import db, options
 from app.models import DevURL, ProxyTrafficSample
 from tests.devurls.conftest import dev_host, live_proxy, make_workspace
-from tests.devurls.ws_upstream import MAX_MESSAGE, EarlyUpstream, WebSocketUpstream
+from tests.devurls.ws_upstream import (
+    MAX_MESSAGE,
+    EarlyUpstream,
+    WebSocketUpstream,
+    self_signed_context,
+)
 from tests.factories import make_token, make_user
 from tests.support import live_server
 
@@ -64,11 +69,11 @@ def owner(app):
     return user, make_token(user)
 
 
-def _devurl(owner, port: int, access: str, name: str) -> str:
+def _devurl(owner, port: int, access: str, name: str, scheme: str = "http") -> str:
     user, _ = owner
     workspace = make_workspace(user, name=f"{name}box")
     with db.database.connection_context():
-        DevURL.create(workspace=workspace, port=port, access=access, name=name)
+        DevURL.create(workspace=workspace, port=port, access=access, name=name, scheme=scheme)
     return dev_host(f"{name}--sockets")
 
 
@@ -173,6 +178,21 @@ def test_echo_round_trip_and_traffic(server, owner, ws_upstream):
     assert sent < sample.rx_bytes < sent + 200
     assert received < sample.tx_bytes < received + 200
     assert sample.latency_ms > 0
+
+
+def test_a_tls_workspace_port(server, owner, tmp_path):
+    """Dev URLs with scheme https reach a self-signed TLS port; the relay copies TLS records."""
+    upstream = WebSocketUpstream(self_signed_context(tmp_path))
+    try:
+        host = _devurl(owner, upstream.port, "PUBLIC", "tls", scheme="https")
+        big = os.urandom(4 * MB - 64)
+        with _open(server, host) as ws:
+            for message in ("over TLS", big, b"small after big"):
+                ws.send(message)
+                assert ws.recv(timeout=10) == message
+        assert upstream.ended.get(timeout=5) == "/echo"
+    finally:
+        upstream.stop()
 
 
 def _sample_over(size: int):

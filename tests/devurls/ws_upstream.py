@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import queue
 import socket
+import ssl
 import threading
+from pathlib import Path
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import serve
@@ -25,13 +28,14 @@ class WebSocketUpstream:
     WebSocket puts its path on `ended`.
     """
 
-    def __init__(self):
+    def __init__(self, ssl_context: ssl.SSLContext | None = None):
         self.requests: list[tuple[str, dict]] = []
         self.ended: queue.Queue = queue.Queue()
         self.server = serve(
             self._handle,
             "127.0.0.1",
             0,
+            ssl=ssl_context,
             process_request=self._route,
             select_subprotocol=lambda connection, offered: "chat" if "chat" in offered else None,
             ping_interval=None,
@@ -67,6 +71,40 @@ class WebSocketUpstream:
     def stop(self) -> None:
         self.server.shutdown()
         self.thread.join(timeout=10)
+
+
+def self_signed_context(folder: Path) -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate, as workspaces often have."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "workspace")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "workspace.crt", folder / "workspace.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return context
 
 
 class EarlyUpstream:
