@@ -13,7 +13,6 @@ as keep-alive and would put the socket back in its poller afterwards.)
 
 from __future__ import annotations
 
-import http.client
 import logging
 import selectors
 import ssl
@@ -21,7 +20,7 @@ import threading
 import time
 
 from app import errors
-from app.devurls import proxy
+from app.devurls import proxy, upstream
 
 log = logging.getLogger("pycoderd.devurls")
 
@@ -80,7 +79,8 @@ class Relay:
         self.lock = threading.Lock()
         self.active = 0
 
-    def forward(self, environ, start_response, key, sample):
+    def forward(self, environ, start_response, key, head: bytes, sample):
+        """Relay the handshake whose cleaned request head (from the proxy) is `head`."""
         client = environ.get("gunicorn.socket")
         if client is None:
             return proxy._error(
@@ -103,13 +103,13 @@ class Relay:
             )
         try:
             try:
-                conn, response = self._handshake(environ, key, sample)
+                conn, response = self._handshake(key, head, sample)
             except errors.APIError as error:
                 return proxy._error(error, start_response)
             if response.status != 101:
                 # The workspace declined: its answer is an ordinary HTTP response.
-                drop = proxy._hop_by_hop(response.getheader("Connection", ""))
-                headers = [(n, v) for n, v in response.getheaders() if n.lower() not in drop]
+                drop = proxy._hop_by_hop(response.header("Connection"))
+                headers = [(n, v) for n, v in response.headers if n.lower() not in drop]
                 start_response(f"{response.status} {response.reason}", headers)
                 return proxy.Body(conn, response, sample, self.proxy, key)
             why = self._switch(client, conn, response, sample)
@@ -131,39 +131,32 @@ class Relay:
         with self.lock:
             self.active -= 1
 
-    def _handshake(self, environ, key, sample):
+    def _handshake(self, key, head: bytes, sample):
         """Send the upgrade request on a fresh connection; returns (connection, response)."""
         scheme, address, port = key
-        conn = self.proxy._connect(key)
+        # The proxy's head drops Connection and Upgrade as hop-by-hop: this hop asks again.
+        head = head[:-2] + b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        conn = None
         try:
-            conn.putrequest(
-                "GET", proxy._target(environ), skip_host=True, skip_accept_encoding=True
-            )
-            for name, value in proxy._request_headers(environ):
-                conn.putheader(name, value)
-            conn.putheader("Connection", "Upgrade")
-            conn.putheader("Upgrade", environ["HTTP_UPGRADE"])
-            conn.endheaders()
+            conn = upstream.Connection(*key, timeout=self.proxy.timeout)
+            conn.send(head)
             started = time.perf_counter()
-            response = conn.getresponse()
+            response = conn.read_response("GET")
             sample.latency_ms = (time.perf_counter() - started) * 1000
         except TimeoutError:
-            conn.close()
+            if conn is not None:
+                conn.close()
             raise errors.GatewayTimeout(
                 detail=f"Port {port} of the workspace did not answer within "
                 f"{self.proxy.timeout:g} s."
             ) from None
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
+        except (OSError, upstream.BadResponse) as exc:
+            if conn is not None:
+                conn.close()
             raise errors.BadGateway(
                 f"Nothing answers on port {port} of the workspace.",
                 detail=f"{scheme}://{address}:{port}: {exc}",
             ) from None
-        if response.status == 101 and conn.sock is None:
-            conn.close()
-            raise errors.BadGateway(
-                f"Port {port} of the workspace closed the connection it upgraded.",
-            )
         return conn, response
 
     def _switch(self, client_sock, conn, response, sample) -> str:
@@ -183,7 +176,6 @@ class Relay:
             log.exception("dev URL WebSocket relay failed")
             return "failed"
         finally:
-            response.close()
             conn.close()
             client_sock.setblocking(True)
 
@@ -286,22 +278,22 @@ def _watch(selector, end: _End, events: int) -> None:
 
 
 def _buffered(response) -> bytes:
-    """What the workspace sent right behind its 101 and http.client has read ahead already."""
+    """What the workspace sent right behind its 101, which the response reader has already."""
     try:
-        return response.fp.read1(BUFFER) or b""
+        return response.reader.read1(BUFFER) or b""
     except _WOULD_BLOCK:
         return b""
 
 
 def _switching_head(response) -> bytes:
-    drop = proxy._hop_by_hop(response.getheader("Connection", ""))
+    drop = proxy._hop_by_hop(response.header("Connection"))
     lines = ["HTTP/1.1 101 Switching Protocols"]
     lines += [
         f"{name}: {value}"
-        for name, value in response.getheaders()
+        for name, value in response.headers
         if name.lower() not in drop and _safe(name) and _safe(value)
     ]
-    upgrade = response.getheader("Upgrade", "")
+    upgrade = response.header("Upgrade")
     if not (upgrade and _safe(upgrade)):
         upgrade = "websocket"
     lines += ["Connection: Upgrade", f"Upgrade: {upgrade}"]
