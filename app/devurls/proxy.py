@@ -312,7 +312,11 @@ class Pool:
 
 
 class Recorder:
-    """Batches traffic samples (one insert a second at most) and throttles visit bookkeeping."""
+    """Batches traffic samples (one insert a second at most) and throttles visit bookkeeping.
+
+    A batch is written by the request that finds it a second old, or else by a timer: the last
+    samples of a burst do not wait for the next request to reach this worker.
+    """
 
     def __init__(self, flush_seconds: float = 1.0, visit_seconds: float = 60.0):
         self.flush_seconds = flush_seconds
@@ -321,6 +325,7 @@ class Recorder:
         self.pending: list[devurls.TrafficSample] = []
         self.flushed_at = time.monotonic()
         self.visits: dict = {}
+        self.timer: threading.Timer | None = None
 
     def add(self, sample: Sample) -> None:
         with self.lock:
@@ -334,6 +339,10 @@ class Recorder:
                 )
             )
             due = time.monotonic() - self.flushed_at >= self.flush_seconds
+            if not due and self.timer is None:
+                self.timer = threading.Timer(self.flush_seconds, self.flush)
+                self.timer.daemon = True
+                self.timer.start()
         if due:
             self.flush()
 
@@ -341,6 +350,9 @@ class Recorder:
         with self.lock:
             batch, self.pending = self.pending, []
             self.flushed_at = time.monotonic()
+            if self.timer is not None and self.timer is not threading.current_thread():
+                self.timer.cancel()
+            self.timer = None
         try:
             devurls.record_traffic(batch)
         except Exception:

@@ -1,5 +1,6 @@
 """The dev URL proxy against a real HTTP server on loopback: access levels, errors, streaming."""
 
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -281,6 +282,24 @@ def test_traffic_and_visits_are_recorded(app, client, upstream, people):
     assert opened.last_connection_at == opened.last_opened_at
     member_id = next(u for u in people_ids(tokens) if u[0] == "member")[1]
     assert member_id in active
+
+
+def test_the_last_samples_are_written_without_another_request(app, client, upstream, people):
+    workspace, tokens = people
+    devurl = _create(client, workspace, tokens["owner"], port=upstream.port, access="PUBLIC")
+    recorder = app.extensions["devurl_proxy"].recorder
+    recorder.flush()  # a fresh batch window: these requests do not flush it themselves
+    for _ in range(3):
+        _visit(client, devurl["url"] + "/", buffered=True)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with db.database.connection_context():
+            written = ProxyTrafficSample.select().count()
+        if written == 3:
+            break
+        time.sleep(0.1)
+    assert written == 3
+    assert recorder.pending == [] and recorder.timer is None
 
 
 def people_ids(tokens):
