@@ -32,7 +32,8 @@ def gunicorn_options(settings) -> dict:
         "bind": settings["http_address"],
         "workers": max(1, settings["pycoderd.workers"]),
         "worker_class": "gthread",
-        "threads": 8,
+        # 8 for requests, plus one per dev URL WebSocket relay a worker may hold.
+        "threads": 8 + max(0, settings["pycoderd.devurl_websocket_limit"]),
         "timeout": 120,
         "graceful_timeout": 10,
         "accesslog": None,

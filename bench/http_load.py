@@ -262,7 +262,7 @@ def main() -> None:
         f"{args.duration} --rounds {args.rounds} --connections {args.connections}`)  ",
         f"Machine: {os.cpu_count()} cores, {platform.platform()}, Python "
         f"{platform.python_version()}; date {dt.date.today().isoformat()}; SQLite; both servers "
-        f"with pycoderd's gunicorn settings (2 gthread workers x 8 threads, rate limits off); "
+        f"with pycoderd's gunicorn settings (2 gthread workers x 12 threads, rate limits off); "
         f"wrk -t2 -c{args.connections} -d{args.duration}s from a second process on loopback.  ",
         f"Load average (1/5/15 min) before: {_loadavg(load_before)}; after: "
         f"{_loadavg(load_after)} (the 2 cores are shared with other work, which is why every "

@@ -403,3 +403,25 @@ def test_other_upgrades_are_proxied_as_plain_requests(client, owner, upstream):
 def test_negative_settings_are_refused(make_app, env, value):
     with pytest.raises(options.OptionError, match=env):
         make_app(**{env: value})
+
+
+@pytest.fixture
+def roomy_server(app, tmp_path, pg_database):
+    """As many WebSockets per worker as a worker once had threads in all."""
+    yield from live_proxy(
+        tmp_path,
+        pg_database,
+        CODER_DEVURL_WEBSOCKET_IDLE_TIMEOUT="0",
+        CODER_DEVURL_WEBSOCKET_LIMIT="8",
+    )
+
+
+def test_open_websockets_leave_the_api_its_threads(roomy_server, owner, ws_upstream):
+    host = _devurl(owner, ws_upstream.port, "PUBLIC", "roomy")
+    with ExitStack() as stack:
+        for n in range(8):
+            ws = stack.enter_context(_open(roomy_server, host))
+            ws.send(f"m{n}")
+            assert ws.recv(timeout=5) == f"m{n}"
+        for path in ("/healthz", "/api/v2/buildinfo"):
+            assert requests.get(roomy_server.url + path, timeout=5).status_code == 200
