@@ -1,5 +1,7 @@
 """The data layer: migrations and models agree; upgrade/downgrade round-trips."""
 
+from peewee import SqliteDatabase
+from playhouse.migrations import Runner
 from playhouse.schema_diff import diff_models
 
 from app import db, models
@@ -30,6 +32,23 @@ def test_downgrade_then_upgrade(app):
     assert db.upgrade() == names
     with db.database.connection_context():
         assert not diff_models(db.database.obj, list(models.ALL))
+
+
+def test_a_migration_landing_after_a_higher_numbered_one_is_still_applied(tmp_path):
+    """Branches land in any order: 0007 may be applied before 0006 exists. The history is kept
+    by name, so `upgrade` applies every file not yet applied, whatever its number."""
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    body = "def up(migrator, db):\n    db.execute_sql('CREATE TABLE {0} (id INTEGER)')\n"
+    database = SqliteDatabase(str(tmp_path / "order.sqlite3"))
+    (folder / "0007_later.py").write_text(body.format("later"))
+    assert Runner(database, directory=str(folder)).up() == ["0007_later"]
+    (folder / "0006_earlier.py").write_text(body.format("earlier"))
+    runner = Runner(database, directory=str(folder))
+    assert [m.name for m in runner.status() if not m.applied] == ["0006_earlier"]
+    assert runner.up() == ["0006_earlier"]
+    assert set(database.get_tables()) >= {"earlier", "later"}
+    database.close()
 
 
 def test_sqlite_pragmas(app):

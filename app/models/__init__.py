@@ -3,6 +3,7 @@
 from app.models.activity import UserActivity
 from app.models.api_keys import APIKey
 from app.models.audit import AuditLog
+from app.models.deployment import DeploymentSnapshot
 from app.models.devurls import DevURL, ProxyTrafficSample
 from app.models.images import Image, ImageTag, Registry
 from app.models.organizations import Organization, OrganizationMember
@@ -25,6 +26,7 @@ ALL = (
     DevURL,
     ProxyTrafficSample,
     WorkspaceConfig,
+    DeploymentSnapshot,
 )
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "APIKey",
     "AuditLog",
     "BuildLog",
+    "DeploymentSnapshot",
     "DevURL",
     "Image",
     "ImageTag",
