@@ -16,8 +16,6 @@ from app import buildinfo, db, errors, http_headers, logs, options, prometheus, 
 from app.api import fields, smorest
 from app.api import v0 as api_v0
 from app.api import v2 as api_v2
-from app.api.v2 import deployment as v2_deployment
-from app.api.v2 import updatecheck as v2_updatecheck
 from app.devurls.proxy import DevURLProxy
 from app.proxy_headers import TrustedProxyFix, check_origins
 
@@ -57,8 +55,6 @@ def create_app(config: dict | None = None) -> Flask:
     ratelimit.init_app(app)
     http_headers.init_app(app)
     _init_apis(app)
-    v2_updatecheck.init_app(app)
-    v2_deployment.init_app(app)
     swagger.init_app(app)
     errors.init_app(app)
 

@@ -11,11 +11,15 @@ import pytest
 from psycopg2 import sql
 
 from app import create_app, db
-from app.services import periodic
 from tests import pg_available
 from tests.support.lookups import LookupProbe
 
-pytest_plugins = ["tests.support.registry", "tests.support.podman", "tests.support.workspaces"]
+pytest_plugins = [
+    "tests.support.registry",
+    "tests.support.podman",
+    "tests.support.workspaces",
+    "tests.support.releases",
+]
 
 BACKEND = os.environ.get("PYCODERD_TEST_DB", "sqlite")
 IN_CI = os.environ.get("CI") == "true"
@@ -116,7 +120,6 @@ def make_app(tmp_path, pg_database):
         if pg_database in _migrated:
             _reset_postgres()
     yield factory
-    periodic.stop_all()
     db.close()
 
 

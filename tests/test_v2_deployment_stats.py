@@ -1,6 +1,7 @@
 """GET /api/v2/deployment/stats: workspace states and proxy traffic from real rows."""
 
 import datetime as dt
+import threading
 import time
 
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from app import db
 from app.models import Image, ProvisionerJob, ProxyTrafficSample, Registry, Workspace
 from app.models.base import utcnow
-from app.services import organizations
+from app.services import deployment, organizations, snapshots
 from tests.factories import auth_headers, make_token, make_user
 
 
@@ -120,7 +121,33 @@ def test_counts_and_traffic(make_app):
     assert again == body
 
 
-def test_refreshed_in_the_background(make_app):
+def test_the_api_answers_the_stored_stats(make_app):
+    """Whatever computed them (the background process), workers answer the stored round."""
+    client = make_app(CODER_AGENT_STATS_REFRESH_INTERVAL="1h").test_client()
+    headers = auth_headers(make_token(make_user("site-admin")))
+    computed = utcnow() - dt.timedelta(minutes=10)
+    with db.database.connection_context():
+        snapshots.refresh(deployment.stats_kind(3600 * 10**9), computed)
+    _traffic([(0, 7, 8, 3.0)])  # after the round: not in the answer until the next one
+    for _ in range(2):
+        body = client.get("/api/v2/deployment/stats", headers=headers).json
+        assert _parse(body["collected_at"]) == computed
+        assert _parse(body["next_update_at"]) == computed + dt.timedelta(hours=1)
+        assert body["workspaces"]["rx_bytes"] == 0
+
+
+def _wait_for_traffic(client, headers, rx_bytes):
+    deadline = time.monotonic() + 30
+    while True:
+        latest = client.get("/api/v2/deployment/stats", headers=headers).json
+        if latest["workspaces"]["rx_bytes"] == rx_bytes or time.monotonic() > deadline:
+            return latest
+        time.sleep(0.05)
+
+
+def test_recomputed_on_demand_when_overdue(make_app):
+    """No background process (the test client, `flask run`): a request past the next update
+    (and a grace of one second) computes and stores them."""
     app = make_app(CODER_AGENT_STATS_REFRESH_INTERVAL="200ms")
     client = app.test_client()
     headers = auth_headers(make_token(make_user("site-admin")))
@@ -131,14 +158,30 @@ def test_refreshed_in_the_background(make_app):
     )
     _traffic([(0, 7, 8, 3.0)])
     _workspaces([("ON", None)])
-    deadline = time.monotonic() + 30
-    latest = first
-    while time.monotonic() < deadline:
-        latest = client.get("/api/v2/deployment/stats", headers=headers).json
-        if latest["workspaces"]["rx_bytes"] == 7 and latest["workspaces"]["running"] == 1:
-            break
-        time.sleep(0.05)
+    latest = _wait_for_traffic(client, headers, 7)
     assert latest["workspaces"]["rx_bytes"] == 7
     assert latest["workspaces"]["running"] == 1
     assert latest["workspaces"]["connection_latency_ms"] == {"P50": 3.0, "P95": 3.0}
-    assert _parse(latest["collected_at"]) >= _parse(first["next_update_at"])
+    collected = _parse(latest["collected_at"])
+    assert collected >= _parse(first["next_update_at"]) + deployment.OVERDUE_GRACE
+    with db.database.connection_context():
+        assert snapshots.load(deployment.STATS_SNAPSHOT).computed_at == collected
+
+
+def test_the_background_loop_keeps_them_fresh(make_app):
+    app = make_app(CODER_AGENT_STATS_REFRESH_INTERVAL="200ms")
+    client = app.test_client()
+    headers = auth_headers(make_token(make_user("site-admin")))
+    stop = threading.Event()
+    thread = deployment.start_stats_thread(app, stop)
+    try:
+        first = client.get("/api/v2/deployment/stats", headers=headers).json
+        _traffic([(0, 7, 8, 3.0)])
+        latest = _wait_for_traffic(client, headers, 7)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert latest["workspaces"]["rx_bytes"] == 7
+    # Fresh within an interval and its grace: the loop refreshed them, not the request.
+    collected = _parse(latest["collected_at"])
+    assert collected < _parse(first["next_update_at"]) + deployment.OVERDUE_GRACE

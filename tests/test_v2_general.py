@@ -1,13 +1,14 @@
 """v2 general endpoints: build info, CSP reports, experiments, update check."""
 
+import datetime as dt
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from app import buildinfo, prometheus
-from app.services import experiments, updatecheck
+from app import buildinfo, db, prometheus
+from app.models.base import utcnow
+from app.services import experiments, snapshots, updatecheck
 from tests.factories import auth_headers, make_token, make_user
 
 
@@ -110,54 +111,37 @@ def test_experiments_star_expands_to_the_safe_list(monkeypatch):
 # --- update check ----------------------------------------------------------------------------
 
 
-class _Releases(BaseHTTPRequestHandler):
-    release: dict = {}
-    hits = 0
-
-    def do_GET(self):
-        type(self).hits += 1
-        body = json.dumps(self.release).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def releases():
-    """A release server on loopback serving whatever `handler.release` holds."""
-    handler = type("Handler", (_Releases,), {"release": {}, "hits": 0})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    handler.url = f"http://127.0.0.1:{server.server_address[1]}/releases/latest"
-    try:
-        yield handler
-    finally:
-        server.shutdown()
-        server.server_close()
+def _echo(app) -> dict:
+    return {"current": True, "version": app.config["BUILD_VERSION"], "url": buildinfo.EXTERNAL_URL}
 
 
 def test_updatecheck_disabled_echoes_the_running_version(client, app):
     response = client.get("/api/v2/updatecheck")
     assert response.status_code == 200
-    assert response.json == {
-        "current": True,
-        "version": app.config["BUILD_VERSION"],
-        "url": buildinfo.EXTERNAL_URL,
-    }
+    assert response.json == _echo(app)
+
+
+def _check_once(app) -> None:
+    """One round of the background process's update check."""
+    settings = app.config["SETTINGS"]
+    with db.database.connection_context():
+        snapshots.refresh(updatecheck.kind(settings["pycoderd.update_check_url"]))
 
 
 def _checked_app(make_app, releases):
     app = make_app(CODER_UPDATE_CHECK=True, CODER_UPDATE_CHECK_URL=releases.url)
+    _check_once(app)
+    return app, app.test_client()
+
+
+def test_updatecheck_never_fetches_from_the_api(make_app, releases):
+    """Before the background process has checked, the running version is echoed."""
+    releases.release = {"tag_name": "v99.1.0", "html_url": "https://example.com/r/v99.1.0"}
+    app = make_app(CODER_UPDATE_CHECK=True, CODER_UPDATE_CHECK_URL=releases.url)
     client = app.test_client()
-    client.get("/healthz")  # the first request starts the background check
-    assert app.extensions["pycoderd.updatecheck"].wait(30)
-    return app, client
+    for _ in range(3):
+        assert client.get("/api/v2/updatecheck").json == _echo(app)
+    assert releases.hits == 0
 
 
 def test_updatecheck_reports_a_newer_release(make_app, releases):
@@ -171,7 +155,15 @@ def test_updatecheck_reports_a_newer_release(make_app, releases):
     }
     assert releases.hits == 1
     client.get("/api/v2/updatecheck")
-    assert releases.hits == 1, "answers come from the cache"
+    _check_once(app)  # not due for a day
+    assert releases.hits == 1, "answers come from the stored check"
+
+
+def test_updatecheck_turned_off_ignores_a_stored_check(make_app, releases):
+    releases.release = {"tag_name": "v99.1.0", "html_url": "https://example.com/r/v99.1.0"}
+    _checked_app(make_app, releases)
+    app = make_app(CODER_UPDATE_CHECK=False)
+    assert app.test_client().get("/api/v2/updatecheck").json == _echo(app)
 
 
 def test_updatecheck_equal_release_is_current(make_app, releases):
@@ -187,8 +179,30 @@ def test_updatecheck_equal_release_is_current(make_app, releases):
 
 def test_updatecheck_failed_check_echoes_the_running_version(make_app, releases):
     releases.release = {"tag_name": "not a version"}
+    app = make_app(CODER_UPDATE_CHECK=True, CODER_UPDATE_CHECK_URL=releases.url)
+    with pytest.raises(snapshots.Failed, match="no semantic version tag_name"):
+        _check_once(app)
+    assert app.test_client().get("/api/v2/updatecheck").json == _echo(app)
+
+
+def test_updatecheck_failure_keeps_the_last_release_and_retries_in_ten_minutes(make_app, releases):
+    releases.release = {"tag_name": "v99.1.0", "html_url": "https://example.com/r/v99.1.0"}
     app, client = _checked_app(make_app, releases)
-    assert client.get("/api/v2/updatecheck").json["version"] == app.config["BUILD_VERSION"]
+    kind = updatecheck.kind(releases.url)
+    releases.release = {"tag_name": "garbage"}
+    a_day_later = utcnow() + dt.timedelta(days=1, seconds=1)
+    with db.database.connection_context():
+        with pytest.raises(snapshots.Failed):
+            snapshots.refresh(kind, a_day_later)
+        assert snapshots.refresh(kind, a_day_later + dt.timedelta(minutes=9)) is None
+        assert snapshots.load(updatecheck.SNAPSHOT).refresh_after == a_day_later + updatecheck.RETRY
+    assert releases.hits == 2
+    assert client.get("/api/v2/updatecheck").json["version"] == "v99.1.0"
+
+
+def test_updatecheck_loop_is_off_with_the_check(make_app):
+    stop = threading.Event()
+    assert updatecheck.start_thread(make_app(CODER_UPDATE_CHECK=False), stop) == []
 
 
 @pytest.mark.parametrize(

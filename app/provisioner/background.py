@@ -3,9 +3,9 @@
 gunicorn forks several workers; loops such as the provisioner daemons must not run once per
 worker, so `pycoderd server` starts ONE extra process (`start_process`) that builds its own app
 and runs every loop named in `LOOPS`, each in threads, until it is told to stop or its parent
-exits. `pycoderd provisionerd` runs the same loops in the foreground (`run_loops`).
+exits. `pycoderd provisionerd` runs the provisioner loops in the foreground (`run_loops`).
 
-To add a loop (image tag refresh, deployment stats cache, …), write a function
+To add a loop (image tag refresh, deployment stats, update check, …), write a function
 `start(app, stop: threading.Event) -> Thread | list[Thread]` that starts daemon threads which
 return soon after `stop` is set, and add its dotted path to `LOOPS`.
 """
@@ -28,7 +28,14 @@ PROVISIONER_LOOPS = (
     "app.provisioner.stats:start_thread",
 )
 # Everything the server's background process runs; `pycoderd provisionerd` runs only the above.
-LOOPS = PROVISIONER_LOOPS + ("app.services.images:start_refresh_thread",)
+# The rest serve the API (images, deployment stats, update check), so they run where a server
+# runs; several servers share each round through the database (app/services/snapshots.py), and a
+# provisioner-only machine never contacts the release feed.
+LOOPS = PROVISIONER_LOOPS + (
+    "app.services.images:start_refresh_thread",
+    "app.services.deployment:start_stats_thread",
+    "app.services.updatecheck:start_thread",
+)
 JOIN_TIMEOUT = 15.0
 
 

@@ -8,11 +8,10 @@ import threading
 from peewee import JOIN, fn
 
 from app import options
-from app.db import database
 from app.models import ProvisionerJob, ProxyTrafficSample, Workspace
 from app.models.base import utcnow
 from app.option_types import Option
-from app.services import periodic
+from app.services import snapshots
 
 # Where a value came from, as Coder names it. Values handed to the app factory by the program
 # that starts it (the test mapping) count as flags.
@@ -178,39 +177,40 @@ def stats(interval_ns: int, now: dt.datetime | None = None) -> dict:
     """Workspace counts now, and proxy traffic over the last 15 minutes."""
     collected_at = now or utcnow()
     since = collected_at - STATS_WINDOW
-    with database.connection_context():
-        workspaces = {**_workspace_counts(), **_traffic(since)}
     return {
         "aggregated_from": since,
         "collected_at": collected_at,
         "next_update_at": collected_at + dt.timedelta(microseconds=interval_ns // 1000),
         "session_count": {"vscode": 0, "ssh": 0, "jetbrains": 0, "reconnecting_pty": 0},
-        "workspaces": workspaces,
+        "workspaces": {**_workspace_counts(), **_traffic(since)},
     }
 
 
-class StatsCache:
-    """The latest stats, computed on first use and then refreshed in the background."""
+# The stats are computed once per agent_stat_refresh_interval for the whole deployment, by the
+# server's background process; a worker computes them only when no fresh ones are stored.
+STATS_SNAPSHOT = "deployment_stats"
+OVERDUE_GRACE = dt.timedelta(seconds=1)
+_TIMES = ("aggregated_from", "collected_at", "next_update_at")
 
-    def __init__(self, interval_ns: int):
-        self.interval_ns = max(interval_ns, 1_000_000)
-        self._latest: dict | None = None
-        self._lock = threading.Lock()
-        self._job = periodic.Periodic("deployment-stats", self.refresh, self._interval)
 
-    def _interval(self) -> float:
-        return self.interval_ns / 1e9
+def stats_kind(interval_ns: int) -> snapshots.Kind:
+    interval_ns = max(interval_ns, 1_000_000)
+    interval = dt.timedelta(microseconds=interval_ns // 1000)
 
-    def refresh(self) -> dict:
-        self._latest = stats(self.interval_ns)
-        return self._latest
+    def compute(now: dt.datetime) -> dict:
+        document = stats(interval_ns, now)
+        return {**document, **{key: document[key].isoformat() for key in _TIMES}}
 
-    def latest(self) -> dict:
-        with self._lock:
-            if self._latest is None:
-                self.refresh()
-                self._job.start_later(self._interval())
-        return self._latest
+    return snapshots.Kind(STATS_SNAPSHOT, compute, interval=interval, retry=interval)
 
-    def stop(self) -> None:
-        self._job.stop()
+
+def latest_stats(interval_ns: int) -> dict:
+    """The deployment's stats as last computed (now, when none are stored or they are overdue)."""
+    document = snapshots.current(stats_kind(interval_ns), OVERDUE_GRACE).data
+    return {**document, **{key: dt.datetime.fromisoformat(document[key]) for key in _TIMES}}
+
+
+def start_stats_thread(app, stop: threading.Event) -> threading.Thread:
+    """Keep the stored stats fresh (a loop of the server's background process)."""
+    interval_ns = app.config["SETTINGS"]["agent_stat_refresh_interval"]
+    return snapshots.start_thread(stats_kind(interval_ns), stop)

@@ -1,21 +1,18 @@
-"""The update check: the latest release, fetched in the background and cached per process."""
+"""The update check: the latest release, fetched daily by the background process and stored."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
-import logging
 import re
 import threading
 import urllib.request
 
-from app.services import periodic
+from app.services import snapshots
 
-log = logging.getLogger("pycoderd.updatecheck")
-
-INTERVAL_SECONDS = 24 * 3600
-RETRY_SECONDS = 600
+SNAPSHOT = "update_check"
+INTERVAL = dt.timedelta(hours=24)
+RETRY = dt.timedelta(minutes=10)
 TIMEOUT_SECONDS = 10
 MAX_BODY_BYTES = 1 << 20
 
@@ -47,80 +44,48 @@ def compare(a: str, b: str) -> int:
     return (ka > kb) - (ka < kb)
 
 
-@dataclasses.dataclass(frozen=True)
-class Release:
-    version: str
-    url: str
-    checked_at: dt.datetime
+def fetch(url: str) -> dict:
+    """`{version, url}` of the release described at `url` (GitHub's "latest release" document:
+    `tag_name`, `html_url`)."""
+    request = urllib.request.Request(url, headers={"Accept": "application/vnd.github+json"})
+    with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+        document = json.loads(response.read(MAX_BODY_BYTES))
+    if not isinstance(document, dict):
+        raise ValueError("the release document is not a JSON object")
+    version = document.get("tag_name")
+    if not isinstance(version, str) or not _SEMVER.match(version):
+        raise ValueError(f"the release has no semantic version tag_name: {version!r}")
+    html_url = document.get("html_url")
+    return {"version": version, "url": html_url if isinstance(html_url, str) else ""}
 
 
-class Checker:
-    """Fetch `{tag_name, html_url}` from `url` (a GitHub "latest release" document)."""
-
-    def __init__(self, url: str):
-        self.url = url
-        self._latest: Release | None = None
-        self._attempted = threading.Event()
-        self._ok = True
-        self._job = periodic.Periodic("update-check", self.check, self._next_interval)
-
-    def start(self) -> None:
-        self._job.start()
-
-    @property
-    def started(self) -> bool:
-        return self._job.started
-
-    def stop(self) -> None:
-        self._job.stop()
-
-    def wait(self, timeout: float) -> bool:
-        """Wait for the first attempt to finish; True when it has."""
-        return self._attempted.wait(timeout)
-
-    def latest(self) -> Release | None:
-        """The last release seen, or None when no check has succeeded yet."""
-        return self._latest
-
-    def _next_interval(self) -> float:
-        return INTERVAL_SECONDS if self._ok else RETRY_SECONDS
-
-    def check(self) -> None:
+def kind(url: str) -> snapshots.Kind:
+    def check(now: dt.datetime) -> dict:
         try:
-            self._latest = self.fetch()
-            self._ok = True
+            return fetch(url)
         except (OSError, ValueError) as exc:
-            self._ok = False
-            log.warning("update check against %s failed: %s", self.url, exc)
-        finally:
-            self._attempted.set()
+            raise snapshots.Failed(f"update check against {url} failed: {exc}") from exc
 
-    def fetch(self) -> Release:
-        request = urllib.request.Request(
-            self.url, headers={"Accept": "application/vnd.github+json"}
-        )
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-            document = json.loads(response.read(MAX_BODY_BYTES))
-        if not isinstance(document, dict):
-            raise ValueError("the release document is not a JSON object")
-        version = document.get("tag_name")
-        if not isinstance(version, str) or not _SEMVER.match(version):
-            raise ValueError(f"the release has no semantic version tag_name: {version!r}")
-        url = document.get("html_url")
-        return Release(
-            version=version,
-            url=url if isinstance(url, str) else "",
-            checked_at=dt.datetime.now(dt.UTC),
-        )
+    return snapshots.Kind(SNAPSHOT, check, interval=INTERVAL, retry=RETRY)
 
 
-def answer(running_version: str, running_url: str, checker: Checker | None) -> dict:
-    """`{current, version, url}`; disabled or never checked echoes the running version."""
-    release = checker.latest() if checker is not None else None
+def start_thread(app, stop: threading.Event) -> list[threading.Thread]:
+    """Check once a day (a loop of the server's background process); nothing when turned off."""
+    settings = app.config["SETTINGS"]
+    if not settings["update_check"]:
+        return []
+    return [snapshots.start_thread(kind(settings["pycoderd.update_check_url"]), stop)]
+
+
+def answer(running_version: str, running_url: str, enabled: bool) -> dict:
+    """`{current, version, url}` from the last successful check; turned off or never checked
+    (yet, or without a background process), it echoes the running version, as Coder does."""
+    release = snapshots.load(SNAPSHOT) if enabled else None
     if release is None:
         return {"current": True, "version": running_version, "url": running_url}
+    latest = release.data
     return {
-        "current": compare(running_version, release.version) >= 0,
-        "version": release.version,
-        "url": release.url,
+        "current": compare(running_version, latest["version"]) >= 0,
+        "version": latest["version"],
+        "url": latest["url"],
     }

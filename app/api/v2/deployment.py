@@ -10,8 +10,6 @@ from app.api.schemas import Schema
 from app.api.smorest import Blueprint
 from app.services import deployment
 
-STATS = "pycoderd.deployment_stats"
-
 blp = Blueprint("v2_deployment", __name__, url_prefix="/api/v2/deployment", description="General")
 
 _JSON_TYPES = {
@@ -141,13 +139,13 @@ class DeploymentStats(MethodView):
     @blp.response(200, DeploymentStatsSchema)
     @blp.alt_response(403, response="FORBIDDEN")
     def get(self):
-        """Get deployment stats"""
+        """Get deployment stats
+
+        Computed once per agent_stat_refresh_interval for the whole deployment by the server's
+        background process and stored, so every worker answers the same; computed on demand
+        when none are stored or they are overdue (no background process running).
+        """
         rbac.require(auth.current_user(), "deployment_stats:read")
-        return current_app.extensions[STATS].latest()
-
-
-def init_app(app) -> None:
-    """Stats are computed on first use, then refreshed every agent_stat_refresh_interval."""
-    app.extensions[STATS] = deployment.StatsCache(
-        app.config["SETTINGS"]["agent_stat_refresh_interval"]
-    )
+        return deployment.latest_stats(
+            current_app.config["SETTINGS"]["agent_stat_refresh_interval"]
+        )

@@ -11,8 +11,6 @@ from app.services import updatecheck
 
 blp = Blueprint("v2_updatecheck", __name__, url_prefix="/api/v2", description="General")
 
-EXTENSION = "pycoderd.updatecheck"
-
 
 class UpdateCheckSchema(Schema):
     current = ma.fields.Boolean(metadata={"description": "The running version is the latest"})
@@ -24,27 +22,14 @@ class UpdateCheckSchema(Schema):
 class UpdateCheck(MethodView):
     @blp.response(200, UpdateCheckSchema)
     def get(self):
-        """Update check"""
+        """Update check
+
+        The latest release as the server's background process last found it (it checks
+        update_check_url once a day). With the check off, or before a check has succeeded, the
+        running version is echoed with `current: true`.
+        """
         return updatecheck.answer(
             current_app.config["BUILD_VERSION"],
             buildinfo.EXTERNAL_URL,
-            current_app.extensions.get(EXTENSION),
+            current_app.config["SETTINGS"]["update_check"],
         )
-
-
-def init_app(app) -> None:
-    """With the update check on, start checking when the app serves its first request."""
-    settings = app.config["SETTINGS"]
-    if not settings["update_check"]:
-        return
-    checker = updatecheck.Checker(settings["pycoderd.update_check_url"])
-    app.extensions[EXTENSION] = checker
-    app.before_request_funcs.setdefault(None, []).insert(0, _starter(checker))
-
-
-def _starter(checker):
-    def start_update_check():
-        if not checker.started:
-            checker.start()
-
-    return start_update_check
