@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import signal
@@ -95,6 +96,33 @@ def worker_pids(server: LiveServer) -> list[int]:
         # The server's one background process (provisioner daemons) is not a worker.
         if b"app.provisioner.background" not in Path(f"/proc/{pid}/cmdline").read_bytes()
     ]
+
+
+def worker_serving(server: LiveServer, connection: http.client.HTTPConnection) -> int | None:
+    """The pid of the worker holding this open (kept-alive) connection, found through the
+    kernel's socket table: the server side of the connection and the worker's descriptors."""
+    server_port = int(server.url.rsplit(":", 1)[1])
+    client_port = connection.sock.getsockname()[1]
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()  # local address, remote address (hex host:port), …, inode
+        ports = tuple(int(address.split(":")[1], 16) for address in fields[1:3])
+        if ports == (server_port, client_port):
+            inode = fields[9]
+    if inode is None:
+        return None
+    for pid in worker_pids(server):
+        try:
+            descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for descriptor in descriptors:
+            try:
+                if os.readlink(descriptor) == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue
+    return None
 
 
 def chromium_path() -> str | None:
