@@ -38,8 +38,10 @@ dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'
 # system service) and wrk for `make bench`.
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v wrk >/dev/null || missing+=(wrk)
-# Workspaces: Podman with runc and uidmap, the Docker-compatible engine (tests/support/podman.py).
-for package in podman runc uidmap; do
+# Workspaces: Podman with runc and uidmap, the Docker-compatible engine (tests/support/podman.py);
+# netavark and iptables give its containers the bridge network (tests/provisioner/
+# test_podman_bridge.py only inspects their addresses, it never connects to them).
+for package in podman runc uidmap netavark iptables; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then

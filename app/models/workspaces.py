@@ -34,6 +34,9 @@ class Workspace(TimestampedModel):
     resource_pool_id = CharField(max_length=64, default="")
     container_id = CharField(max_length=128, default="")
     container_status = CharField(max_length=16, default="CREATING")  # CONTAINER_STATUSES
+    # Where the dev URL proxy reaches the running container: 127.0.0.1 on the host network, its
+    # IP on a bridge; empty while it is not running. Internal: no API shape has a field for it.
+    network_address = CharField(max_length=64, default="")
     rebuild_messages = TextField(default="[]")  # JSON [{"text", "required", "auto_off_threshold"}]
     last_built_at = DateTimeField(null=True)
     last_opened_at = DateTimeField(null=True)

@@ -21,6 +21,7 @@ from app.provisioner import jobs
 log = logging.getLogger("pycoderd.provisioner")
 
 NANOSECONDS = 1_000_000_000
+NO_ADDRESS = "The engine named no address for the container: its dev URLs cannot reach it"
 
 
 class Canceled(Exception):
@@ -155,6 +156,7 @@ class Daemon:
             if run.job.kind != "delete" or self._workspace_exists(run):
                 run.update_workspace(
                     container_status="FAILED",
+                    network_address="",
                     rebuild_messages=rebuild_message(message),
                     stat_error=message,
                 )
@@ -194,7 +196,9 @@ class Daemon:
     def _build(self, run: Run) -> None:
         run.log("start", "Building workspace")
         run.checkpoint()
-        run.update_workspace(container_status="CREATING", stat_error="")
+        # The address goes before the container does: once freed, the engine may give it to
+        # another workspace, whose ports the proxy must never reach through this one's dev URLs.
+        run.update_workspace(container_status="CREATING", stat_error="", network_address="")
         engine = self._engine()
         try:
             workspace = run.workspace()
@@ -218,9 +222,14 @@ class Daemon:
             run.checkpoint()
             run.log("stage", "Starting container")
             engine.start(container_id)
+            # Read on every start: a bridge address changes across restarts.
+            address = engine.state(container_id).address
+            if not address:
+                run.log("stage", NO_ADDRESS)
             now = utcnow()
             run.update_workspace(
                 container_status="ON",
+                network_address=address,
                 last_built_at=now,
                 last_online=now,
                 rebuild_messages="[]",
@@ -233,6 +242,7 @@ class Daemon:
     def _stop(self, run: Run) -> None:
         run.log("start", "Stopping workspace")
         workspace = run.workspace()
+        run.update_workspace(network_address="")  # before the engine frees it (see _build)
         if workspace.container_id:
             engine = self._engine()
             try:
@@ -245,6 +255,7 @@ class Daemon:
 
     def _delete(self, run: Run) -> None:
         run.log("start", "Deleting workspace")
+        run.update_workspace(network_address="")  # before the engine frees it (see _build)
         workspace = run.workspace()
         try:
             engine = self._engine()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import docker
 from docker import errors as docker_errors
 
@@ -115,11 +117,13 @@ class DockerEngine:
         state = info.get("State") or {}
         running = bool(state.get("Running"))
         memory_total = int((info.get("HostConfig") or {}).get("Memory") or 0)
+        address = container_address(info) if running else ""
         if not (with_stats and running):
             return ContainerState(
                 exists=True,
                 running=running,
                 status=state.get("Status", ""),
+                address=address,
                 memory_total=memory_total,
             )
         try:
@@ -131,11 +135,34 @@ class DockerEngine:
             exists=True,
             running=True,
             status=state.get("Status", ""),
+            address=address,
             cpu_usage=cpu_cores_used(stats),
             memory_usage=int(memory.get("usage") or 0),
             memory_total=memory_total or int(memory.get("limit") or 0),
             disk_used=int(info.get("SizeRw") or 0),
         )
+
+
+def container_address(info: dict) -> str:
+    """The address of an inspected container: loopback on the host network, else its IP on its
+    network (IPv4 first, then global IPv6); empty when the engine names none."""
+    mode = (info.get("HostConfig") or {}).get("NetworkMode") or ""
+    if mode == "host":
+        return "127.0.0.1"
+    settings = info.get("NetworkSettings") or {}
+    networks = settings.get("Networks") or {}
+    # The container's own network first (Docker's "bridge"; Podman names it "podman").
+    endpoints = [networks[mode]] if mode in networks else []
+    endpoints += [networks[name] for name in sorted(networks) if name != mode]
+    endpoints.append(settings)  # the legacy top-level fields of the default bridge
+    for key in ("IPAddress", "GlobalIPv6Address"):
+        for endpoint in endpoints:
+            candidate = ((endpoint or {}).get(key) or "").strip()
+            try:
+                return str(ipaddress.ip_address(candidate))
+            except ValueError:
+                continue
+    return ""
 
 
 def _gone_is_fine(action: str, call) -> None:

@@ -84,6 +84,9 @@ class ContainerState:
     exists: bool
     running: bool = False
     status: str = ""  # the engine's own word (running, exited, …)
+    # Where this machine reaches the running container's ports: 127.0.0.1 on the host network,
+    # the container's IP on a bridge; empty when it is not running or the engine names none.
+    address: str = ""
     cpu_usage: float = 0.0  # cores
     memory_usage: int = 0
     memory_total: int = 0

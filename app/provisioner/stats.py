@@ -86,6 +86,7 @@ class StatsCollector:
             return {
                 "container_status": "OFF",
                 "container_id": "",
+                "network_address": "",
                 "stat_error": REMOVED,
                 "cpu_usage": 0.0,
                 "memory_usage": 0,
@@ -99,12 +100,14 @@ class StatsCollector:
                 error = STOPPED.format(status=state.status)
             return {
                 "container_status": "OFF",
+                "network_address": "",
                 "stat_error": error or workspace.stat_error,
                 "cpu_usage": 0.0,
                 "memory_usage": 0,
             }
         return {
             "container_status": "ON",
+            "network_address": state.address,  # a restart outside pycoderd may have moved it
             "last_online": now,
             "stat_error": STARTED if workspace.container_status == "OFF" else "",
             "cpu_usage": state.cpu_usage,

@@ -45,6 +45,7 @@ def test_lifecycle(make_app, podman_env):
     assert body["latest_stat"]["container_status"] == "ON", body
     assert body["updating"] is False
     container_id = reload(workspace_id).container_id
+    assert reload(workspace_id).network_address == "127.0.0.1"  # the host network
     info = pod.inspect(container_id)
     assert info["State"]["Running"] is True
     assert info["HostConfig"]["Memory"] == GIB // 2
@@ -75,6 +76,7 @@ def test_lifecycle(make_app, podman_env):
     assert response.status_code == 200, response.json
     run_jobs(app)
     assert reload(workspace_id).container_status == "OFF"
+    assert reload(workspace_id).network_address == ""
     assert pod.inspect(rebuilt.container_id)["State"]["Running"] is False
     response = client.patch(f"/api/v0/workspaces/{workspace_id}", json={}, headers=headers)
     assert response.status_code == 200

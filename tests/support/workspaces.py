@@ -91,11 +91,9 @@ def _listening(port: int) -> bool:
 
 
 def podman_app(make_app, podman_env, **overrides):
-    return make_app(
-        CODER_DOCKER_HOST=podman_env.docker_host,
-        CODER_WORKSPACE_NETWORK="host",
-        **overrides,
-    )
+    """An app building workspaces on Podman, on the host network unless overridden."""
+    settings = {"CODER_DOCKER_HOST": podman_env.docker_host, "CODER_WORKSPACE_NETWORK": "host"}
+    return make_app(**(settings | overrides))
 
 
 @pytest.fixture
