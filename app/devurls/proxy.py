@@ -185,12 +185,16 @@ class DevURLProxy:
     # --- forwarding ----------------------------------------------------------------------
 
     def _address(self, workspace) -> str:
+        """The address the provisioner recorded when it started the container (host network:
+        127.0.0.1, also for containers started before addresses were recorded)."""
+        if workspace.network_address:
+            return workspace.network_address
         if self.network == "host":
             return "127.0.0.1"
         raise errors.BadGateway(
             "The workspace's address is unknown.",
-            detail="Dev URLs reach workspaces on the host network only; "
-            "set CODER_WORKSPACE_NETWORK=host.",
+            detail=f'The container engine named no network address for workspace "{workspace.name}"'
+            " when it started; rebuild the workspace to reach its dev URLs.",
         )
 
     def _forward(self, environ, start_response, route, user):

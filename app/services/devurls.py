@@ -224,6 +224,7 @@ _ROUTE_COLUMNS = (
     Workspace.user,
     Workspace.organization,
     Workspace.container_status,
+    Workspace.network_address,
     User.id,
     User.username,
 )
@@ -285,20 +286,21 @@ def _route(*values):
         __no_default__=True,
         id=values[0],
         name=values[1],
-        user=User(__no_default__=True, id=values[5], username=values[6]),
+        user=User(__no_default__=True, id=values[6], username=values[7]),
         organization=values[3],
         container_status=values[4],
+        network_address=values[5],
     )
-    if values[7] is None:
+    if values[8] is None:
         return workspace, None
     devurl = DevURL(
         __no_default__=True,
-        id=values[7],
+        id=values[8],
         workspace=workspace,
-        name=values[9],
-        port=values[10],
-        access=values[11],
-        scheme=values[12],
+        name=values[10],
+        port=values[11],
+        access=values[12],
+        scheme=values[13],
     )
     return workspace, devurl
 

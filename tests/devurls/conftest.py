@@ -70,8 +70,9 @@ def make_organization(*members):
     return organization
 
 
-def make_workspace(owner, *, organization=None, status="ON", name=None):
-    """A workspace row (no container): for the proxy, only its state and owner matter."""
+def make_workspace(owner, *, organization=None, status="ON", name=None, network_address=""):
+    """A workspace row (no container): for the proxy, only its state, address and owner
+    matter."""
     n = next(_counter)
     with db.database.connection_context():
         organization = organization or organizations.default_organization()
@@ -85,6 +86,7 @@ def make_workspace(owner, *, organization=None, status="ON", name=None):
             organization=organization,
             image=image,
             container_status=status,
+            network_address=network_address,
         )
 
 

@@ -98,10 +98,10 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Upstream:
-    """Serve Handler on 127.0.0.1 in a thread; stop() shuts it down."""
+    """Serve Handler on a loopback address (127.0.0.1) in a thread; stop() shuts it down."""
 
-    def __init__(self):
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    def __init__(self, host: str = "127.0.0.1"):
+        self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
         # Clients that hang up early (the 504 tests) are expected: no tracebacks on stderr.
         self.server.handle_error = lambda request, client_address: None
