@@ -237,7 +237,7 @@ class DevURLProxy:
             return _error(
                 errors.BadGateway(
                     f"Nothing answers on port {devurl.port} of the workspace.",
-                    detail=f"{devurl.scheme}://{address}:{devurl.port}: {exc}",
+                    detail=f"{devurl.scheme} to port {devurl.port}: {exc}",
                 ),
                 start_response,
             )

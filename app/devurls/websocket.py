@@ -155,7 +155,7 @@ class Relay:
                 conn.close()
             raise errors.BadGateway(
                 f"Nothing answers on port {port} of the workspace.",
-                detail=f"{scheme}://{address}:{port}: {exc}",
+                detail=f"{scheme} to port {port}: {exc}",
             ) from None
         return conn, response
 

@@ -80,3 +80,13 @@ def test_host_workspace_without_an_address_is_loopback(make_app, upstream):
     response = _visit(client, _public_devurl(client, workspace, make_token(owner), upstream.port))
     assert response.status_code == 200, response.json
     assert response.json["port"] == upstream.port
+
+
+def test_the_address_is_not_told_to_visitors(make_app, closed_port):
+    client = _client(make_app, "bridge")
+    owner = make_user(username="owner")
+    workspace = make_workspace(owner, name="box", network_address=ELSEWHERE)
+    response = _visit(client, _public_devurl(client, workspace, make_token(owner), closed_port))
+    assert response.status_code == 502
+    assert str(closed_port) in response.json["error"]["details"]
+    assert ELSEWHERE not in response.get_data(as_text=True)
