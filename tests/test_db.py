@@ -1,5 +1,7 @@
 """The data layer: migrations and models agree; upgrade/downgrade round-trips."""
 
+import peewee
+import pytest
 from peewee import SqliteDatabase
 from playhouse.migrations import Runner
 from playhouse.schema_diff import diff_models
@@ -58,3 +60,23 @@ def test_sqlite_pragmas(app):
         assert db.database.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.database.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
         assert db.database.execute_sql("PRAGMA busy_timeout").fetchone()[0] == 10000
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "2026-12-02 06:42:36.123456",
+        "2026-12-02 06:42:36",
+        "2026-12-02T06:42:36.5",
+        "2026-12-02",
+        "2026-12-02 06:42:36+00:00",
+        "2026-12-02 06:42:36Z",
+        "02/12/2026",  # neither way parses it: the text comes back as it is
+        "",
+        None,
+    ],
+)
+def test_datetime_columns_read_as_peewee_reads_them(stored):
+    from app.models.base import DateTimeField
+
+    assert DateTimeField().python_value(stored) == peewee.DateTimeField().python_value(stored)

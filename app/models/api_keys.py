@@ -1,8 +1,8 @@
 """API keys and login sessions (one table, as Coder keeps them)."""
 
-from peewee import BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField
+from peewee import BigIntegerField, BooleanField, CharField, ForeignKeyField
 
-from app.models.base import BaseModel, utcnow
+from app.models.base import BaseModel, DateTimeField, utcnow
 from app.models.users import User
 
 

@@ -1,8 +1,8 @@
 """The audit log: one row per change, written with the change."""
 
-from peewee import CharField, DateTimeField, IntegerField, TextField
+from peewee import CharField, IntegerField, TextField
 
-from app.models.base import UUIDModel, utcnow
+from app.models.base import DateTimeField, UUIDModel, utcnow
 
 
 class AuditLog(UUIDModel):

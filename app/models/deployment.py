@@ -1,8 +1,8 @@
 """Deployment-wide results computed by the background process, one row per kind."""
 
-from peewee import CharField, DateTimeField, TextField
+from peewee import CharField, TextField
 
-from app.models.base import BaseModel
+from app.models.base import BaseModel, DateTimeField
 
 
 class DeploymentSnapshot(BaseModel):

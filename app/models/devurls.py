@@ -4,13 +4,12 @@ from peewee import (
     AutoField,
     BigIntegerField,
     CharField,
-    DateTimeField,
     FloatField,
     ForeignKeyField,
     IntegerField,
 )
 
-from app.models.base import BaseModel, TimestampedModel, utcnow
+from app.models.base import BaseModel, DateTimeField, TimestampedModel, utcnow
 from app.models.workspaces import Workspace
 
 ACCESS_LEVELS = ("PRIVATE", "ORG", "AUTHED", "PUBLIC")

@@ -3,14 +3,13 @@
 from peewee import (
     BooleanField,
     CharField,
-    DateTimeField,
     FloatField,
     ForeignKeyField,
     IntegerField,
     TextField,
 )
 
-from app.models.base import TimestampedModel
+from app.models.base import DateTimeField, TimestampedModel
 from app.models.organizations import Organization
 
 

@@ -4,12 +4,11 @@ from peewee import (
     BigIntegerField,
     BooleanField,
     CharField,
-    DateTimeField,
     FloatField,
     ForeignKeyField,
 )
 
-from app.models.base import TimestampedModel, UUIDModel, utcnow
+from app.models.base import DateTimeField, TimestampedModel, UUIDModel, utcnow
 from app.models.users import User
 
 ORGANIZATION_ROLES = ("organization-admin", "organization-manager", "organization-member")

@@ -1,8 +1,8 @@
 """Users: identity, credentials, site roles and SSH keys."""
 
-from peewee import BooleanField, CharField, DateTimeField, TextField
+from peewee import BooleanField, CharField, TextField
 
-from app.models.base import TimestampedModel
+from app.models.base import DateTimeField, TimestampedModel
 
 SITE_ROLES = ("site-admin", "site-manager", "site-auditor", "site-member")
 

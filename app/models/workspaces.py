@@ -4,14 +4,13 @@ from peewee import (
     BigIntegerField,
     BooleanField,
     CharField,
-    DateTimeField,
     FloatField,
     ForeignKeyField,
     IntegerField,
     TextField,
 )
 
-from app.models.base import BaseModel, TimestampedModel, UUIDModel, utcnow
+from app.models.base import BaseModel, DateTimeField, TimestampedModel, UUIDModel, utcnow
 from app.models.images import Image
 from app.models.organizations import Organization
 from app.models.users import User
