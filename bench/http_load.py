@@ -137,28 +137,37 @@ def workers_cpu_seconds(master_pid: int) -> float:
     return total / tick
 
 
-def wrk(url: str, duration: int, connections: int, token: str | None, server_pid: int) -> dict:
-    """wrk's numbers, plus the CPU ms per request the server's workers spent (unlike req/s,
-    that hardly depends on what else the machine is doing)."""
+def run_wrk(url: str, duration: int, connections: int, headers: dict, servers: dict) -> dict:
+    """wrk's numbers, plus the CPU ms per request each server's workers spent (`servers`:
+    name -> gunicorn master pid): unlike req/s, that hardly depends on other load."""
     command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency"]
-    if token:
-        command += ["-H", f"Session-Token: {token}"]
-    cpu_before = workers_cpu_seconds(server_pid)
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    before = {name: workers_cpu_seconds(pid) for name, pid in servers.items()}
     output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
-    cpu = workers_cpu_seconds(server_pid) - cpu_before
+    result = wrk_parse(output)
     done = int(re.search(r"(\d+) requests in", output).group(1))
+    result["cpu_ms"] = {
+        name: (workers_cpu_seconds(pid) - before[name]) * 1000 / max(1, done)
+        for name, pid in servers.items()
+    }
+    return result
+
+
+def wrk_parse(output: str) -> dict:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    transfer = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", output)
+    scale = {"B": 1e-6, "KB": 1e-3, "MB": 1.0, "GB": 1e3}[transfer.group(2)]
     latency = {}
     for pct, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", output, re.M):
-        factor = {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-        latency[pct] = float(value) * factor
+        latency[pct] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     return {
         "rps": rps,
+        "mbps": float(transfer.group(1)) * scale,
         "p50": latency["50"],
         "p99": latency["99"],
         "errors": int(non2xx.group(1)) if non2xx else 0,
-        "cpu_ms": cpu * 1000 / max(1, done),
     }
 
 
@@ -239,15 +248,19 @@ def main() -> None:
         runs = {name: [] for name, *_ in targets}
         for _ in range(args.rounds):
             for name, path, authenticated, _ in targets:
-                base = wrk(
-                    bare_url + "/bare", args.duration, args.connections, None, bare_process.pid
+                base = run_wrk(
+                    bare_url + "/bare",
+                    args.duration,
+                    args.connections,
+                    {},
+                    {"server": bare_process.pid},
                 )
-                measured = wrk(
+                measured = run_wrk(
                     url + path,
                     args.duration,
                     args.connections,
-                    token if authenticated else None,
-                    process.pid,
+                    {"Session-Token": token} if authenticated else {},
+                    {"server": process.pid},
                 )
                 runs[name].append((base, measured))
         memory = memory_growth(url, process.pid, token, targets)
@@ -282,8 +295,8 @@ def main() -> None:
         p50x = statistics.median(m["p50"] / b["p50"] for b, m in pairs)
         p99x = statistics.median(m["p99"] / b["p99"] for b, m in pairs)
         errors = sum(m["errors"] for _, m in pairs)
-        cpu = statistics.median(m["cpu_ms"] for _, m in pairs)
-        bare_cpu = statistics.median(b["cpu_ms"] for b, _ in pairs)
+        cpu = statistics.median(m["cpu_ms"]["server"] for _, m in pairs)
+        bare_cpu = statistics.median(b["cpu_ms"]["server"] for b, _ in pairs)
         count, status = queries[name]
         verdict = "met" if ratio >= goal and errors == 0 else "NOT met"
         lines.append(

@@ -14,14 +14,13 @@ import argparse
 import datetime as dt
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from bench import report
-from bench.http_load import free_port, start, stop, workers_cpu_seconds
+from bench.http_load import free_port, run_wrk, start, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL = 0.5
@@ -92,40 +91,6 @@ def seed(env: dict, port: int) -> str:
     return token
 
 
-def run_wrk(url: str, args, headers: dict, servers: dict) -> dict:
-    """wrk's numbers, plus CPU ms per request spent by each server's workers (`servers`:
-    name -> gunicorn master pid): unlike req/s, that does not depend on other load."""
-    command = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
-    for name, value in headers.items():
-        command += ["-H", f"{name}: {value}"]
-    before = {name: workers_cpu_seconds(pid) for name, pid in servers.items()}
-    output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
-    result = wrk_parse(output)
-    requests_done = int(re.search(r"(\d+) requests in", output).group(1))
-    result["cpu_ms"] = {
-        name: (workers_cpu_seconds(pid) - before[name]) * 1000 / max(1, requests_done)
-        for name, pid in servers.items()
-    }
-    return result
-
-
-def wrk_parse(output: str) -> dict:
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    transfer = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", output)
-    scale = {"B": 1e-6, "KB": 1e-3, "MB": 1.0, "GB": 1e3}[transfer.group(2)]
-    latency = {}
-    for pct, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", output, re.M):
-        latency[pct] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    return {
-        "rps": rps,
-        "mbps": float(transfer.group(1)) * scale,
-        "p50": latency["50"],
-        "p99": latency["99"],
-        "errors": int(non2xx.group(1)) if non2xx else 0,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10)
@@ -167,14 +132,16 @@ def main() -> None:
         process, url = start("pycoderd", env)
         try:
             servers = {"upstream": upstream.pid, "pycoderd": process.pid}
+
+            def load(target: str, headers: dict) -> dict:
+                return run_wrk(target, args.duration, args.connections, headers, servers)
+
             for path in ("/small", "/blob"):
-                direct = run_wrk(direct_url + path, args, {}, servers)
-                public = run_wrk(url + path, args, {"Host": "pub--bench.apps.bench"}, servers)
-                authed = run_wrk(
+                direct = load(direct_url + path, {})
+                public = load(url + path, {"Host": "pub--bench.apps.bench"})
+                authed = load(
                     url + path,
-                    args,
                     {"Host": "authed--bench.apps.bench", "Coder-Session-Token": token},
-                    servers,
                 )
                 rows.append((path, direct, public, authed))
         finally:
