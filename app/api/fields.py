@@ -28,3 +28,13 @@ class Timestamp(ma.fields.Field):
         if parsed.tzinfo is None:
             raise ma.ValidationError("must include a time zone (Z or +hh:mm)")
         return parsed.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+class Text(ma.fields.String):
+    """A string input; NUL characters (which no database column can hold) are refused."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ma.ValidationError("must not contain NUL characters")
+        return text

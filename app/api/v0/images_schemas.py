@@ -7,19 +7,9 @@ import json
 import marshmallow as ma
 from marshmallow import validate
 
-from app.api.fields import Timestamp
+from app.api.fields import Text, Timestamp
 from app.api.schemas import Schema
 from app.api.v0.workspaces_schemas import WorkspaceSchema
-
-
-class Text(ma.fields.String):
-    """A string without NUL characters (PostgreSQL cannot store them)."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text:
-            raise ma.ValidationError("must not contain NUL characters")
-        return text
 
 
 class RegistrySchema(Schema):

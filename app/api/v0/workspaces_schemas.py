@@ -2,7 +2,7 @@
 
 import marshmallow as ma
 
-from app.api.fields import Timestamp
+from app.api.fields import Text, Timestamp
 from app.api.schemas import Schema
 
 
@@ -58,16 +58,6 @@ MEMORY = ma.validate.Range(min=0, max=16384)
 DISK = ma.validate.Range(min=0, max=1_000_000)
 GPUS = ma.validate.Range(min=0, max=64)
 THRESHOLD = ma.validate.Range(min=0, max=10 * 365 * 86400 * 1000)
-
-
-class Text(ma.fields.String):
-    """A string input; NUL characters (which no database column can hold) are refused."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text:
-            raise ma.ValidationError("must not contain NUL characters")
-        return text
 
 
 class WorkspaceCreateSchema(Schema):
