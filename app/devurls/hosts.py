@@ -12,19 +12,18 @@ _PORT_LABEL = re.compile(r"^(\d{1,5})--(.+)$")
 
 @dataclass(frozen=True)
 class NamedAddress:
-    """`<name>--<username>`: a named dev URL of one of the user's workspaces."""
+    """`<name>--<username>`: a named dev URL, stored whole as its host label."""
 
-    name: str
-    username: str
+    label: str
 
 
 @dataclass(frozen=True)
 class PortAddress:
-    """`<port>--<workspace>-<username>`: a port of one workspace, named or not."""
+    """`<port>--<workspace>-<username>`: a port of the workspace whose dev URL label is
+    `<workspace>-<username>`, named or not."""
 
     port: int
-    workspace: str
-    username: str
+    workspace_label: str
 
 
 @dataclass(frozen=True)
@@ -80,26 +79,16 @@ def port_label(port: int, workspace: str, username: str) -> str:
     return f"{port}--{workspace}-{username}".lower()
 
 
-def addresses(label: str) -> list[NamedAddress | PortAddress]:
-    """Every reading of a label; names, workspaces and usernames may hold hyphens themselves."""
+def address(label: str) -> NamedAddress | PortAddress | None:
+    """What a label names. Names start with a letter, so a label starting with digits is a
+    port's; which workspace or dev URL it is, is decided by the stored labels (unique)."""
     match = _PORT_LABEL.match(label)
     if match:
-        port, rest = int(match.group(1)), match.group(2)
-        if not 1 <= port <= 65535:
-            return []
-        return [
-            PortAddress(port, rest[:i], rest[i + 1 :])
-            for i, char in enumerate(rest)
-            if char == "-" and 0 < i < len(rest) - 1
-        ]
-    found = []
-    start = label.find("--")
-    while start != -1:
-        name, username = label[:start], label[start + 2 :]
-        if NAME_RE.match(name) and username:
-            found.append(NamedAddress(name, username))
-        start = label.find("--", start + 1)
-    return found
+        port = int(match.group(1))
+        return PortAddress(port, match.group(2)) if 1 <= port <= 65535 else None
+    if "--" in label and label[:1].isalpha():
+        return NamedAddress(label)
+    return None
 
 
 def _split_port(host: str) -> tuple[str, str]:

@@ -21,6 +21,8 @@ class DevURL(TimestampedModel):
     port = IntegerField()
     access = CharField(max_length=16, default="PRIVATE")  # ACCESS_LEVELS
     scheme = CharField(max_length=8, default="http")
+    # `<name>--<username>`, lower-cased, for named dev URLs: the host label, unique (SPEC §15).
+    host_label = CharField(max_length=96, null=True, unique=True)
 
     class Meta:
         table_name = "dev_url"

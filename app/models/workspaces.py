@@ -36,6 +36,12 @@ class Workspace(TimestampedModel):
     # Where the dev URL proxy reaches the running container: 127.0.0.1 on the host network, its
     # IP on a bridge; empty while it is not running. Internal: no API shape has a field for it.
     network_address = CharField(max_length=64, default="")
+    # The names that lead here, lower-cased and unique (SPEC §15): the SSH login
+    # `<username>-<workspace>` and the dev URL label `<workspace>-<username>` (its hosts are
+    # `<port>--<label>`). Kept in step with renames by app.services.addresses; NULL leaves the
+    # workspace unreachable by that name (a collision the migration found in older data).
+    ssh_login = CharField(max_length=104, null=True, unique=True)
+    devurl_label = CharField(max_length=104, null=True, unique=True)
     rebuild_messages = TextField(default="[]")  # JSON [{"text", "required", "auto_off_threshold"}]
     last_built_at = DateTimeField(null=True)
     last_opened_at = DateTimeField(null=True)

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
-from peewee import JOIN, IntegrityError, fn
+from peewee import JOIN, fn
 
 from app import db, errors, rbac
 from app.db import database
@@ -18,7 +18,7 @@ from app.devurls import hosts, tickets
 from app.models import APIKey, DevURL, ProxyTrafficSample, User, Workspace
 from app.models.base import utcnow
 from app.models.devurls import ACCESS_LEVELS
-from app.services import api_keys, audit
+from app.services import addresses, api_keys, audit
 from app.services.context import Caller
 
 SCHEMES = ("http", "https")
@@ -105,14 +105,16 @@ def delete(caller: Caller, workspace_id: str, devurl_id: str) -> None:
 
 
 def url(devurl: DevURL, wildcard: hosts.Wildcard | None) -> str:
-    """The dev URL's address (SPEC §8); empty when no wildcard access URL is set."""
+    """The dev URL's address (SPEC §8) from its stored label; empty when no wildcard access URL
+    is set, or when the label was withheld because older data had given it to another."""
     if wildcard is None:
         return ""
-    workspace = devurl.workspace
-    username = workspace.user.username
     if devurl.name:
-        return wildcard.url(hosts.named_label(devurl.name, username))
-    return wildcard.url(hosts.port_label(devurl.port, workspace.name, username))
+        label = devurl.host_label
+    else:
+        label = devurl.workspace.devurl_label
+        label = label and f"{devurl.port}--{label}"
+    return wildcard.url(label) if label else ""
 
 
 def _create(caller: Caller, workspace: Workspace, **fields) -> DevURL:
@@ -162,10 +164,14 @@ def _check(devurl: DevURL) -> None:
 
 
 def _check_unique(workspace: Workspace, devurl: DevURL) -> None:
-    """One dev URL per port per workspace; a name once per user (it is the host name)."""
+    """One dev URL per port per workspace; a host label once (`name--user`: a name once per
+    user, and never spelling another user's name and dev URL). Sets the host label from the
+    owner's username as it is in this transaction."""
     others = DevURL.select().where(DevURL.id != devurl.id)
     if others.where((DevURL.workspace == workspace.id) & (DevURL.port == devurl.port)).exists():
         raise errors.Conflict(f"This workspace already has a dev URL for port {devurl.port}.")
+    owner = addresses.lock_owner(workspace.user_id)
+    devurl.host_label = addresses.devurl_host_label(devurl.name, owner.username)
     if devurl.name and (
         others.join(Workspace)
         .where(
@@ -173,17 +179,16 @@ def _check_unique(workspace: Workspace, devurl: DevURL) -> None:
         )
         .exists()
     ):
-        raise errors.Conflict(f'You already have a dev URL named "{devurl.name}".')
+        raise errors.Conflict(
+            f'You already have a dev URL named "{devurl.name}".',
+            validations=[("name", "taken by another dev URL of this user")],
+        )
+    addresses.check_devurl(devurl.host_label, "name", exclude_id=devurl.id)
 
 
 def _save(devurl: DevURL, force_insert: bool = False) -> None:
-    try:
-        with database.atomic():
-            devurl.save(force_insert=force_insert)
-    except IntegrityError:  # a concurrent request took the port first
-        raise errors.Conflict(
-            f"This workspace already has a dev URL for port {devurl.port}."
-        ) from None
+    """Save; a concurrent request that took the port or the host label first is a 409."""
+    addresses.save_claiming(devurl, "name" if devurl.name else "port", force_insert=force_insert)
 
 
 def _fields(devurl: DevURL) -> dict:
@@ -239,31 +244,34 @@ _DEVURL_COLUMNS = (
 
 
 def resolve(label: str) -> Route | None:
-    """The route behind a host label (`name--user` or `port--workspace-user`), or None."""
-    for address in hosts.addresses(label):
-        if isinstance(address, hosts.NamedAddress):
-            row = _NAMED_ROUTE.first(address.username, address.name)
-        else:
-            row = _PORT_ROUTE.first(address.username, address.workspace, address.port)
-        if row is not None:
-            workspace, devurl = _route(*row)
-            port = devurl.port if devurl is not None else address.port
-            return Route(workspace=workspace, port=port, devurl=devurl)
-    return None
+    """The route behind a host label (`name--user` or `port--workspace-user`), or None: the
+    stored labels are unique, so a host has one reading at most."""
+    address = hosts.address(label)
+    if isinstance(address, hosts.NamedAddress):
+        row = _NAMED_ROUTE.first(address.label)
+    elif isinstance(address, hosts.PortAddress):
+        row = _PORT_ROUTE.first(address.workspace_label, address.port)
+    else:
+        return None
+    if row is None:
+        return None
+    workspace, devurl = _route(*row)
+    port = devurl.port if devurl is not None else address.port
+    return Route(workspace=workspace, port=port, devurl=devurl)
 
 
 _NAMED_ROUTE = db.PreparedSelect(
-    lambda username, name: (
+    lambda label: (
         Workspace.select(*_ROUTE_COLUMNS, *_DEVURL_COLUMNS)
         .join(User)
         .join_from(Workspace, DevURL)
-        .where((User.username_key == username) & (fn.LOWER(DevURL.name) == name))
+        .where(DevURL.host_label == label)
         .limit(1)
         .tuples()
     )
 )
 _PORT_ROUTE = db.PreparedSelect(
-    lambda username, workspace, port: (
+    lambda workspace_label, port: (
         Workspace.select(*_ROUTE_COLUMNS, *_DEVURL_COLUMNS)
         .join(User)
         .join_from(
@@ -272,7 +280,7 @@ _PORT_ROUTE = db.PreparedSelect(
             JOIN.LEFT_OUTER,
             on=(DevURL.workspace == Workspace.id) & (DevURL.port == port),
         )
-        .where((User.username_key == username) & (fn.LOWER(Workspace.name) == workspace))
+        .where(Workspace.devurl_label == workspace_label)
         .limit(1)
         .tuples()
     )

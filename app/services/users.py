@@ -9,7 +9,7 @@ from app.db import PreparedSelect, database
 from app.models import APIKey, User, Workspace
 from app.models.base import utcnow
 from app.models.users import SITE_ROLES, roles_from_stored
-from app.services import audit, organizations, passwords, ssh_keys
+from app.services import addresses, audit, organizations, passwords, ssh_keys
 from app.services.context import Caller
 
 USERNAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,37}[a-zA-Z0-9])?$")
@@ -291,9 +291,11 @@ def update(caller: Caller, user: User, changes: dict) -> User:
             validations=[("old_password", "does not match your current password")],
         )
     with database.atomic():
-        user = User.get_by_id(user.id)
+        user = addresses.lock_owner(user.id)
         before = _state(user)
         _check_unique(changes.get("username"), changes.get("email"), exclude=user.id)
+        if "username" in changes:
+            addresses.rename_user(user, changes["username"])
         for field in ("username", "name", "status", "login_type", "avatar_url"):
             if field in changes:
                 setattr(user, field, changes[field])

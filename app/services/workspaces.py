@@ -17,7 +17,7 @@ from app.db import database
 from app.models import BuildLog, Image, OrganizationMember, User, Workspace, WorkspaceConfig
 from app.models.base import utcnow
 from app.provisioner import jobs
-from app.services import audit, organizations
+from app.services import addresses, audit, organizations
 from app.services.context import Caller
 
 RESOURCE = "environment"
@@ -111,6 +111,20 @@ def get_visible(viewer: User, workspace_id: str) -> Workspace:
     if workspace is None or not can_see(viewer, workspace):
         raise errors.NotFound()
     return workspace
+
+
+def by_ssh_login(login: str) -> Workspace | None:
+    """The one workspace an SSH login `<username>-<workspace>` names (case-insensitive), its
+    `user` loaded; None when no workspace answers to it. Who may connect is the caller's
+    decision: this only resolves the name."""
+    if not login or "\x00" in login:
+        return None
+    return (
+        Workspace.select(Workspace, User)
+        .join(User)
+        .where(Workspace.ssh_login == login.lower())
+        .get_or_none()
+    )
 
 
 def _get_changeable(viewer: User, workspace_id: str) -> Workspace:
@@ -313,8 +327,12 @@ def create(
         _check_limits(cfg, cpu_cores, memory_gb, disk_gb)
         if Workspace.get_or_none((Workspace.user == owner.id) & (Workspace.name == name)):
             raise errors.Conflict(f'A workspace named "{name}" already exists.')
-        workspace = Workspace.create(
+        owner = addresses.lock_owner(owner.id)
+        names = addresses.workspace_names(name, owner.username)
+        addresses.check_workspace(names, "name")
+        workspace = Workspace(
             name=name,
+            **names,
             user=owner.id,
             organization=organization.id,
             image=image.id,
@@ -326,6 +344,7 @@ def create(
             auto_off_threshold_ms=cfg.auto_off_threshold_ms,
             container_status="CREATING",
         )
+        addresses.save_claiming(workspace, "name", force_insert=True)
         jobs.enqueue(workspace, "build", viewer.id)
         changes = audit.diff({}, {**_snapshot(workspace), "user_id": owner.id})
         _audit(caller, "create", workspace, changes, status=201)

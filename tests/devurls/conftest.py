@@ -8,8 +8,8 @@ import socket
 import pytest
 
 from app import db
-from app.models import Image, Organization, Registry, Workspace
-from app.services import organizations
+from app.models import DevURL, Image, Organization, Registry, Workspace
+from app.services import addresses, organizations
 from tests.devurls.upstream import Upstream
 from tests.support import live_server
 
@@ -80,13 +80,28 @@ def make_workspace(owner, *, organization=None, status="ON", name=None, network_
             organization=organization, friendly_name=f"r{n}", registry="127.0.0.1:5000"
         )
         image = Image.create(organization=organization, registry=registry, repository=f"img{n}")
+        name = name or f"ws{n}"
         return Workspace.create(
-            name=name or f"ws{n}",
+            name=name,
             user=owner,
             organization=organization,
             image=image,
             container_status=status,
             network_address=network_address,
+            **addresses.workspace_names(name, owner.username),
+        )
+
+
+def make_devurl(workspace, port, *, name=None, access="PRIVATE", scheme="http"):
+    """A dev URL row with its host label, as the service would store it."""
+    with db.database.connection_context():
+        return DevURL.create(
+            workspace=workspace,
+            port=port,
+            name=name,
+            access=access,
+            scheme=scheme,
+            host_label=addresses.devurl_host_label(name, workspace.user.username),
         )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.devurls.conftest import live_proxy, make_workspace
+from tests.devurls.conftest import live_proxy, make_devurl, make_workspace
 from tests.devurls.upstream import MB
 from tests.factories import make_user
 from tests.support import live_server
@@ -27,11 +27,7 @@ def server(app, tmp_path, pg_database):
 def public_url(client, upstream):
     owner = make_user(username="streamer")
     workspace = make_workspace(owner, name="big")
-    from app import db
-    from app.models import DevURL
-
-    with db.database.connection_context():
-        DevURL.create(workspace=workspace, port=upstream.port, access="PUBLIC", name="blob")
+    make_devurl(workspace, upstream.port, access="PUBLIC", name="blob")
     return "blob--streamer.apps.test"
 
 

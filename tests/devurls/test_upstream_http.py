@@ -7,9 +7,7 @@ import threading
 
 import pytest
 
-from app import db
-from app.models import DevURL
-from tests.devurls.conftest import dev_host, make_workspace
+from tests.devurls.conftest import dev_host, make_devurl, make_workspace
 from tests.factories import make_user
 
 
@@ -65,8 +63,7 @@ def scripted(app):
         servers.append(server)
         owner = make_user()
         workspace = make_workspace(owner)
-        with db.database.connection_context():
-            DevURL.create(workspace=workspace, port=server.port, access="PUBLIC", name="s")
+        make_devurl(workspace, server.port, access="PUBLIC", name="s")
         server.host = dev_host(f"s--{owner.username}")
         return server
 

@@ -17,8 +17,8 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidS
 from websockets.sync.client import connect
 
 from app import db, options
-from app.models import DevURL, ProxyTrafficSample
-from tests.devurls.conftest import dev_host, live_proxy, make_workspace
+from app.models import ProxyTrafficSample
+from tests.devurls.conftest import dev_host, live_proxy, make_devurl, make_workspace
 from tests.devurls.ws_upstream import (
     MAX_MESSAGE,
     EarlyUpstream,
@@ -72,8 +72,7 @@ def owner(app):
 def _devurl(owner, port: int, access: str, name: str, scheme: str = "http") -> str:
     user, _ = owner
     workspace = make_workspace(user, name=f"{name}box")
-    with db.database.connection_context():
-        DevURL.create(workspace=workspace, port=port, access=access, name=name, scheme=scheme)
+    make_devurl(workspace, port, access=access, name=name, scheme=scheme)
     return dev_host(f"{name}--sockets")
 
 

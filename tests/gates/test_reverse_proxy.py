@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from app import db
-from app.models import AuditLog, DevURL
-from tests.devurls.conftest import make_workspace
+from app.models import AuditLog
+from tests.devurls.conftest import make_devurl, make_workspace
 from tests.devurls.upstream import Upstream
 from tests.factories import make_token, make_user
 from tests.gates import nginx
@@ -41,10 +41,7 @@ def stack(tmp_path, make_app, pg_database):
     make_app(**settings)
     user = make_user(username="proxied", email="proxied@example.com", password=PASSWORD)
     upstream = Upstream()
-    with db.database.connection_context():
-        DevURL.create(
-            workspace=make_workspace(user), port=upstream.port, access="PUBLIC", name="echo"
-        )
+    make_devurl(make_workspace(user), upstream.port, access="PUBLIC", name="echo")
     env = {**settings, "CODER_SQLITE_PATH": str(tmp_path / "pycoderd.sqlite3")}
     if pg_database:
         env["CODER_PG_CONNECTION_URL"] = pg_database
