@@ -66,7 +66,7 @@ def seed(env: dict, port: int) -> str:
     os.environ.update(env)
     from app import create_app, db
     from app.models import DevURL, Image, Registry, Workspace
-    from app.services import api_keys, organizations, users
+    from app.services import addresses, api_keys, organizations, users
     from app.services.context import Caller
 
     create_app()
@@ -84,8 +84,15 @@ def seed(env: dict, port: int) -> str:
                 organization=organization,
                 image=image,
                 container_status="ON",
+                **addresses.workspace_names(name, owner.username),
             )
-            DevURL.create(workspace=workspace, port=port, name=name, access=access)
+            DevURL.create(
+                workspace=workspace,
+                port=port,
+                name=name,
+                access=access,
+                host_label=addresses.devurl_host_label(name, owner.username),
+            )
         token = api_keys.create(caller, owner, lifetime_seconds=86400).token
     db.close()
     return token
