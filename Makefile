@@ -19,13 +19,19 @@ run: $(STAMP)
 	CODER_HTTP_ADDRESS=$${CODER_HTTP_ADDRESS:-$(ADDRESS)} $(VENV)/bin/pycoderd server
 
 # The whole suite on SQLite, then again on PostgreSQL when one answers (always under CI=true).
+# Both runs happen whatever the first one's outcome; both are reported; either failing fails.
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
-	@if [ "$$CI" = "true" ] || $(PY) -m tests.pg_available; then \
-		$(MAKE) --no-print-directory test-postgres; \
+	@echo "== SQLite run: $(PY) -m pytest $(PYTEST_ARGS)"; \
+	sqlite=0; $(PY) -m pytest $(PYTEST_ARGS) || sqlite=$$?; \
+	if [ "$$CI" = "true" ] || $(PY) -m tests.pg_available; then \
+		echo "== PostgreSQL run: PYCODERD_TEST_DB=postgres $(PY) -m pytest $(PYTEST_ARGS)"; \
+		postgres=0; PYCODERD_TEST_DB=postgres $(PY) -m pytest $(PYTEST_ARGS) || postgres=$$?; \
 	else \
-		echo "No PostgreSQL on $${PYCODERD_TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/test}: the PostgreSQL run was skipped."; \
-	fi
+		postgres=skipped; \
+	fi; \
+	outcome() { case $$1 in 0) echo passed;; skipped) echo "skipped (no PostgreSQL on $${PYCODERD_TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/test})";; *) echo "FAILED (pytest exit $$1)";; esac; }; \
+	echo "make test: SQLite run $$(outcome $$sqlite); PostgreSQL run $$(outcome $$postgres)"; \
+	[ "$$sqlite" = 0 ] && { [ "$$postgres" = 0 ] || [ "$$postgres" = skipped ]; }
 
 test-sqlite: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

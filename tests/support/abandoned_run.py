@@ -22,6 +22,11 @@ IMAGE_LABEL = f"{podman.LABEL}=abandoned-run"
 
 
 def main(root: Path, report: Path, parts: list[str]) -> None:
+    # Die of the signals a killed pytest gets, whatever this process inherited: a shell starts
+    # background jobs with SIGINT (and SIGQUIT) ignored, nohup ignores SIGHUP, and Python keeps an
+    # inherited SIG_IGN instead of installing its KeyboardInterrupt handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     unknown = set(parts) - set(PARTS)
     if unknown:
         raise SystemExit(f"unknown parts: {', '.join(sorted(unknown))}")

@@ -167,7 +167,30 @@ def sweep_dead_runs() -> list[Path]:
     killed pytest), then their folders; the folders of live runs stay locked and untouched."""
     if missing_tools():
         return []
-    return processes.sweep(ROOT_PREFIX, lambda root: Podman(root).remove_labelled())
+    return processes.sweep(ROOT_PREFIX, _remove_dead_run)
+
+
+def _remove_dead_run(root: Path) -> None:
+    Podman(root).remove_labelled()
+    # A removed container's conmon runs `podman container cleanup`, which writes into the
+    # folder's tmp/ after `rm` has returned: removing the folder before it ends leaves it behind.
+    try:
+        wait_for(lambda: not _processes_naming(root), 20, f"podman processes of {root} to end")
+    except TimeoutError:
+        pass  # the folder may stay; the next sweep takes it
+
+
+def _processes_naming(root: Path) -> list[int]:
+    needle = str(root).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 class PodmanEnv:

@@ -45,8 +45,10 @@ def die_with_parent(death_signal: int = signal.SIGTERM, parent_pid: int | None =
     """In a child process: get `death_signal` when the parent thread ends.
 
     With `parent_pid`, a child whose parent is already gone (it died between fork and here, so
-    the signal will never come) exits at once.
+    the signal will never come) exits at once. The signal's disposition is reset first: an
+    ignored one (a shell's background job ignores SIGINT) would survive the exec.
     """
+    signal.signal(death_signal, signal.SIG_DFL)
     if _libc.prctl(PR_SET_PDEATHSIG, int(death_signal), 0, 0, 0) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"prctl(PR_SET_PDEATHSIG): {os.strerror(errno)}")
