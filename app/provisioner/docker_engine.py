@@ -7,11 +7,13 @@ import ipaddress
 import docker
 from docker import errors as docker_errors
 
+from app.provisioner import docker_exec
 from app.provisioner.engine import (
     ContainerSpec,
     ContainerState,
     Credentials,
     EngineError,
+    ExecSpec,
     volume_name,
 )
 
@@ -141,6 +143,10 @@ class DockerEngine:
             memory_total=memory_total or int(memory.get("limit") or 0),
             disk_used=int(info.get("SizeRw") or 0),
         )
+
+    def exec(self, container_id: str, spec: ExecSpec) -> docker_exec.DockerExecProcess:
+        """Start a process in the running container (see app.provisioner.engine)."""
+        return docker_exec.start(self.client.api, self.base_url, container_id, spec)
 
 
 def container_address(info: dict) -> str:
