@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 ADDRESS ?= 127.0.0.1:3000
+SSH_ADDRESS ?= 127.0.0.1:2222
 
 .PHONY: run test test-sqlite test-postgres lint openapi bench clean
 
@@ -16,7 +17,8 @@ $(STAMP): setup.cfg setup.py
 
 run: $(STAMP)
 	$(VENV)/bin/pycoderd db upgrade
-	CODER_HTTP_ADDRESS=$${CODER_HTTP_ADDRESS:-$(ADDRESS)} $(VENV)/bin/pycoderd server
+	CODER_HTTP_ADDRESS=$${CODER_HTTP_ADDRESS:-$(ADDRESS)} \
+	CODER_SSH_ADDRESS=$${CODER_SSH_ADDRESS-$(SSH_ADDRESS)} $(VENV)/bin/pycoderd server
 
 # The whole suite on SQLite, then again on PostgreSQL when one answers (always under CI=true).
 # Both runs happen whatever the first one's outcome; both are reported; either failing fails.

@@ -44,6 +44,8 @@ command -v wrk >/dev/null || missing+=(wrk)
 for package in podman runc uidmap netavark iptables; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
+# OpenSSH's client (ssh, ssh-keyscan) against the SSH gateway (tests/ssh).
+command -v ssh >/dev/null || missing+=(openssh-client)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   # Installing must not start the packages' system services (nginx would take port 80).

@@ -75,6 +75,7 @@ def server(**kwargs):
     """Migrate the database once, then serve the API with gunicorn."""
     from app import db, gunicorn_server, prometheus
     from app.services import users as users_service
+    from app.ssh import runner as ssh_runner
 
     flags = _flags_from(kwargs)
     try:
@@ -101,9 +102,30 @@ def server(**kwargs):
                 "  TOKEN=$(pycoderd tokens create cli --user admin)",
                 err=True,
             )
+    ssh_socket = _ssh_socket(app)
     address = settings["http_address"]
     click.echo(f"pycoderd {app.config['BUILD_VERSION']} listening on http://{address}", err=True)
-    gunicorn_server.serve(flags, settings)
+    if ssh_socket is not None:
+        click.echo(f"SSH gateway listening on {ssh_runner.address_of(ssh_socket)}", err=True)
+    gunicorn_server.serve(flags, settings, ssh_socket=ssh_socket)
+
+
+def _ssh_socket(app):
+    """The SSH gateway's listening socket (None when CODER_SSH_ADDRESS is empty), with its host
+    key ready: a taken address or an unusable host key stops the server with one line."""
+    from app import db
+    from app.ssh import host_key
+    from app.ssh import runner as ssh_runner
+
+    address = app.config["SETTINGS"]["pycoderd.ssh_address"]
+    if not address:
+        return None
+    try:
+        with app.app_context(), db.database.connection_context():
+            host_key.load_or_create(app.config["SECRET_KEY"])
+        return ssh_runner.listen(address)
+    except (host_key.HostKeyError, ssh_runner.ListenError) as exc:
+        raise CLIError(str(exc)) from None
 
 
 @main.group(context_settings=CONTEXT)

@@ -1566,4 +1566,20 @@ OPTIONS = (
         group="pycoderd",
         acted_on=True,
     ),
+    Option(
+        name="SSH Address",
+        key="pycoderd.ssh_address",
+        type="host:port",
+        description=(
+            "Address of the SSH gateway, e.g. 0.0.0.0:22: log in as <username>-<workspace> with "
+            "your SSH key to get a shell, run commands or forward ports in that workspace. "
+            "Empty turns the gateway off."
+        ),
+        flag="ssh-address",
+        env="CODER_SSH_ADDRESS",
+        yaml="sshAddress",
+        default="",
+        group="pycoderd",
+        acted_on=True,
+    ),
 )

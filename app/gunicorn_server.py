@@ -9,6 +9,7 @@ from gunicorn.app.base import BaseApplication
 from app import prometheus
 from app.devurls import websocket
 from app.provisioner import background
+from app.ssh import runner as ssh_runner
 
 
 class PycoderdServer(BaseApplication):
@@ -46,8 +47,9 @@ def gunicorn_options(settings) -> dict:
     }
 
 
-def serve(flags: dict, settings) -> None:
-    """Serve with gunicorn, plus ONE background process for the provisioner and other loops."""
+def serve(flags: dict, settings, ssh_socket=None) -> None:
+    """Serve with gunicorn, plus ONE background process for the provisioner and other loops,
+    and ONE SSH gateway process when `ssh_socket` (CODER_SSH_ADDRESS) is given."""
     config = gunicorn_options(settings)
     exits = []
     if settings["prometheus.enable"]:
@@ -59,11 +61,19 @@ def serve(flags: dict, settings) -> None:
             exits.append(lambda: prometheus.cleanup(samples))
     server_pid = os.getpid()
     background_process = background.start_process(flags)
+    helpers = [background_process]
+    if ssh_socket is not None:
+        helpers.append(ssh_runner.start_process(flags, ssh_socket))
+        ssh_socket.close()  # the gateway's process has its own copy; workers get none
 
     def stop_background():
-        # Forked workers leave through here too: only the server itself stops the process.
+        # Forked workers leave through here too: only the server itself stops the processes.
         if os.getpid() == server_pid:
-            background.stop_process(background_process)
+            for process in helpers:  # both stop at once, then each is waited for
+                if process.poll() is None:
+                    process.terminate()
+            for process in helpers:
+                background.stop_process(process)
 
     exits.insert(0, stop_background)
 

@@ -7,6 +7,7 @@ from app.models.deployment import DeploymentSnapshot
 from app.models.devurls import DevURL, ProxyTrafficSample
 from app.models.images import Image, ImageTag, Registry
 from app.models.organizations import Organization, OrganizationMember
+from app.models.ssh_host_keys import SSHHostKey
 from app.models.users import User
 from app.models.workspaces import BuildLog, ProvisionerJob, Workspace, WorkspaceConfig
 
@@ -27,6 +28,7 @@ ALL = (
     ProxyTrafficSample,
     WorkspaceConfig,
     DeploymentSnapshot,
+    SSHHostKey,
 )
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "ProvisionerJob",
     "ProxyTrafficSample",
     "Registry",
+    "SSHHostKey",
     "User",
     "UserActivity",
     "Workspace",

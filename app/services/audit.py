@@ -21,7 +21,18 @@ SECRET_SUFFIXES = ("password", "secret", "_token", "private_key", "_encrypted")
 
 # The vocabulary of entries (SPEC §9); GET /api/v0/audit accepts these as filters.
 ACTIONS = frozenset(
-    {"create", "write", "delete", "start", "stop", "login", "logout", "register", "regenerate"}
+    {
+        "create",
+        "write",
+        "delete",
+        "start",
+        "stop",
+        "login",
+        "logout",
+        "register",
+        "regenerate",
+        "connect",
+    }
 )
 RESOURCE_TYPES = frozenset(
     {

@@ -88,14 +88,16 @@ def stop(server: LiveServer) -> None:
 
 
 def worker_pids(server: LiveServer) -> list[int]:
-    """The gunicorn workers of a running server (not its background process)."""
+    """The gunicorn workers of a running server (not its background or SSH gateway process)."""
     master = server.process.pid
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
     return [
-        int(pid)
-        for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        # The server's one background process (provisioner daemons) is not a worker.
-        if b"app.provisioner.background" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        int(pid) for pid in children if not _is_helper(Path(f"/proc/{pid}/cmdline").read_bytes())
     ]
+
+
+def _is_helper(cmdline: bytes) -> bool:
+    return b"app.provisioner.background" in cmdline or b"app.ssh.runner" in cmdline
 
 
 def worker_serving(server: LiveServer, connection: http.client.HTTPConnection) -> int | None:

@@ -85,7 +85,7 @@ class RunningWorkspace:
     body: str  # what GET / answers
 
 
-def _listening(port: int) -> bool:
+def listening(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
@@ -111,7 +111,7 @@ def running_workspace(make_app, podman_env):
         run_jobs(app)
         assert reload(workspace.id).container_status == "ON", reload(workspace.id).stat_error
         # ON means started; the server inside needs a moment to listen.
-        wait_for(lambda: _listening(podman_env.http_port), 30, "the workspace's HTTP server")
+        wait_for(lambda: listening(podman_env.http_port), 30, "the workspace's HTTP server")
         yield RunningWorkspace(
             app,
             app.test_client(),

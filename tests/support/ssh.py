@@ -1,0 +1,109 @@
+"""Debian's OpenSSH client against the gateway: a private home, the user's key, a known host key.
+
+Every run is `ssh -F /dev/null` (no user or system configuration), key-only, batch mode, with a
+known_hosts file that holds exactly the gateway's stored host key (StrictHostKeyChecking=yes):
+a connection that works proves the gateway showed that key.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support import processes
+
+IN_CI = os.environ.get("CI") == "true"
+SSH = shutil.which("ssh") or "/usr/bin/ssh"
+SSH_KEYSCAN = shutil.which("ssh-keyscan") or "/usr/bin/ssh-keyscan"
+
+
+def require_client() -> None:
+    if not Path(SSH).exists():
+        message = "ssh not installed: needs Debian's openssh-client (bash .ci/services.sh)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def write_key(path: Path, private_key: str) -> Path:
+    path.write_text(private_key)
+    path.chmod(0o600)  # ssh refuses keys others may read
+    return path
+
+
+@dataclass
+class Client:
+    home: Path
+    port: int
+    host_key: str  # "ssh-ed25519 AAAA…"
+    host: str = "127.0.0.1"
+
+    def __post_init__(self):
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.known_hosts = self.home / "known_hosts"
+        self.known_hosts.write_text(f"[{self.host}]:{self.port} {self.host_key}\n")
+
+    def options(self, key: Path, *extra: str) -> list[str]:
+        # ssh keeps the first value it reads for an option: the caller's come first.
+        return [
+            *extra,
+            "-F",
+            "/dev/null",
+            "-p",
+            str(self.port),
+            "-i",
+            str(key),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=20",
+            "-o",
+            "LogLevel=ERROR",
+        ]
+
+    def argv(self, login: str, key: Path, *args: str, options=()) -> list[str]:
+        return [SSH, *self.options(key, *options), f"{login}@{self.host}", *args]
+
+    def run(
+        self, login: str, key: Path, *args: str, options=(), input=None, timeout=60
+    ) -> subprocess.CompletedProcess:
+        """Run ssh to the end; bytes in, bytes out."""
+        return subprocess.run(
+            self.argv(login, key, *args, options=options),
+            input=input,
+            capture_output=True,
+            timeout=timeout,
+            env=self.env(),
+        )
+
+    def start(self, login: str, key: Path, *args: str, options=(), **popen) -> subprocess.Popen:
+        """ssh in the background (it dies with the test run); stop it by its pid."""
+        argv = self.argv(login, key, *args, options=options)
+        return processes.start(argv, env=self.env(), **popen)
+
+    def env(self) -> dict:
+        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.home)}
+
+
+def keyscan(host: str, port: int) -> str:
+    """The host key the gateway shows, as "ssh-ed25519 AAAA…"."""
+    result = subprocess.run(
+        [SSH_KEYSCAN, "-T", "30", "-t", "ed25519", "-p", str(port), host],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = [line for line in result.stdout.splitlines() if not line.startswith("#")]
+    assert lines, result.stderr
+    return " ".join(lines[0].split()[1:3])
