@@ -57,7 +57,13 @@ def start_server(tmp_path, pg_database, port: int, **env) -> live_server.LiveSer
     }
     if pg_database:
         env["CODER_PG_CONNECTION_URL"] = pg_database
-    return live_server.start(tmp_path, env)
+    server = live_server.start(tmp_path, env)
+    try:
+        assert ssh.wait_for_banner("127.0.0.1", port).startswith("SSH-2.0-pycoderd")
+    except BaseException:
+        live_server.stop(server)
+        raise
+    return server
 
 
 @pytest.fixture

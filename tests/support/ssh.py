@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,14 @@ class Client:
 
     def env(self) -> dict:
         return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.home)}
+
+
+def wait_for_banner(host: str, port: int, timeout: float = 90) -> str:
+    """The gateway's version line, once its process (started after the server answers HTTP)
+    serves: connections made before then wait in the listening socket's queue."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        return sock.makefile("rb").readline().decode()
 
 
 def keyscan(host: str, port: int) -> str:
