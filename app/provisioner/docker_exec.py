@@ -66,11 +66,6 @@ def start(api, base_url: str, container_id: str, spec: ExecSpec) -> DockerExecPr
         body |= {"h": spec.rows, "w": spec.cols, "ConsoleSize": [spec.rows, spec.cols]}
     sock, early = _start_request(base_url, api.api_version, exec_id, body)
     process = DockerExecProcess(api, container_id, exec_id, marker, sock, early, spec.tty)
-    if spec.tty and spec.rows and spec.cols:
-        try:
-            process.resize(spec.rows, spec.cols)
-        except EngineError:
-            pass  # the process may already be gone; its size no longer matters
     process.pid = process.read_pid()
     return process
 

@@ -21,6 +21,9 @@ primitive behind wsep (app/exec) and the SSH gateway (app/ssh). How to drive one
   process, then kills it) in a `finally`. `signal()` reaches the process and everything it started
   that kept its environment (they carry `EXEC_MARKER`); it needs `sh`, `grep` and `/proc` in the
   image, which every workspace image has.
+- A TTY's first size is `ExecSpec.rows`/`cols` (Podman applies it; Docker only from API 1.42
+  on, so call `resize` once it runs). Podman applies resizes asynchronously and two sent close
+  together may land in either order: send the size at start, then only when it changes.
 - `pid` is the engine's number for the process (the host's PID namespace on Docker and Podman),
   0 if it ended before it could be read; the exit code is the process's, or 128 + signal number.
 """
