@@ -44,8 +44,9 @@ command -v wrk >/dev/null || missing+=(wrk)
 for package in podman runc uidmap netavark iptables; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
-# OpenSSH's client (ssh, ssh-keyscan) against the SSH gateway (tests/ssh).
+# OpenSSH's client (ssh, ssh-keyscan) against the SSH gateway, in a real terminal (tests/ssh).
 command -v ssh >/dev/null || missing+=(openssh-client)
+command -v tmux >/dev/null || missing+=(tmux)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   # Installing must not start the packages' system services (nginx would take port 80).

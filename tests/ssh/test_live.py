@@ -3,12 +3,14 @@ workspace (host network): logins, refusals, port forwarding, the host key across
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncssh
 import pytest
 import requests
 
@@ -248,3 +250,140 @@ def test_a_taken_address_stops_the_server_with_one_line(app, tmp_path, pg_databa
         with pytest.raises(RuntimeError) as failed:
             start_server(tmp_path, pg_database, port)
     assert f"pycoderd: CODER_SSH_ADDRESS: cannot listen on 127.0.0.1:{port}" in str(failed.value)
+
+
+def test_commands_shells_and_binary_stdio(running):
+    workspace, gateway = running
+    client = gateway.client()
+    key = gateway.private_key(workspace.token, "owner_key")
+    login = "wsowner-web"
+
+    # A command: its stdout, its stderr apart, its exit status as ssh's own.
+    done = client.run(login, key, "echo out; echo err >&2; exit 3")
+    assert (done.returncode, done.stdout, done.stderr) == (3, b"out\n", b"err\n")
+    # The command line reaches the shell as one string, quoting included.
+    quoted = client.run(login, key, "printf '%s|' \"a b\" 'c d'")
+    assert quoted.stdout == b"a b|c d|"
+    # It runs in the workspace's container: its home, its hostname.
+    where = client.run(login, key, "pwd; hostname")
+    assert where.stdout.decode().split() == ["/home/wsowner", "web"]
+
+    # 1 MiB of random bytes through cat, unchanged, both ways.
+    data = os.urandom(1024 * 1024)
+    echoed = client.run(login, key, "cat", input=data)
+    assert echoed.returncode == 0, echoed.stderr
+    assert len(echoed.stdout) == len(data) and echoed.stdout == data
+    # ... and into a file and back out, as `coder sync` (rsync -e "coder sh") moves files.
+    stored = client.run(login, key, "cat > /tmp/blob && wc -c < /tmp/blob", input=data)
+    assert stored.stdout.strip() == str(len(data)).encode()
+    assert client.run(login, key, "cat /tmp/blob").stdout == data
+
+    # Environment: what SendEnv/SetEnv brings, but only the accepted names.
+    env = client.run(
+        login,
+        key,
+        'echo "$LANG|$LC_TIME|$SECRET_THING|$PATH"',
+        options=("-o", "SetEnv=LANG=C.UTF-8 LC_TIME=en_GB.UTF-8 SECRET_THING=1 PATH=/nowhere"),
+    )
+    lang, lc_time, secret, path = env.stdout.decode().strip().split("|")
+    assert (lang, lc_time, secret) == ("C.UTF-8", "en_GB.UTF-8", "")
+    assert path != "/nowhere"
+
+    # ssh -tt: a terminal, and TERM from the client's pty request.
+    tty = client.run(login, key, "-tt", "tty; echo $TERM", env={"TERM": "vt220"})
+    lines = tty.stdout.decode().replace("\r", "").split("\n")
+    assert lines[0].startswith("/dev/pts/") and lines[1] == "vt220", tty.stdout
+    without = client.run(login, key, "tty")
+    assert (without.returncode, without.stdout) == (1, b"not a tty\n")
+
+    # A subsystem the workspace cannot serve says so.
+    sftp = client.run(login, key, "-s", "sftp")
+    assert sftp.returncode == 127 and b"no sftp-server" in sftp.stderr
+
+    # `coder config-ssh`'s block (cdr/coder-cli), with a Port for this test's gateway.
+    config = gateway.tmp_path / "ssh_config"
+    config.write_text(
+        f"Host coder.*\n   Port {gateway.port}\n\n"
+        "Host coder.web\n   HostName 127.0.0.1\n   User wsowner-web\n"
+        "   StrictHostKeyChecking no\n   ConnectTimeout=0\n   IdentitiesOnly yes\n"
+        f'   IdentityFile="{key}"\n'
+    )
+    configured = subprocess.run(
+        [
+            ssh.SSH,
+            "-F",
+            str(config),
+            "-o",
+            f"UserKnownHostsFile={client.known_hosts}",
+            "-o",
+            "BatchMode=yes",
+            "coder.web",
+            "echo",
+            "configured",
+        ],
+        capture_output=True,
+        timeout=60,
+        env=client.env(),
+    )
+    assert configured.stdout == b"configured\n", configured.stderr
+
+
+def test_a_terminal_follows_window_changes(running, tmp_path):
+    """An interactive shell in a real terminal (tmux): its size, a window change, its exit."""
+    ssh.require_client("tmux")
+    workspace, gateway = running
+    client = gateway.client()
+    key = gateway.private_key(workspace.token, "owner_key")
+    terminal = ssh.Terminal(tmp_path / "tmux.sock", client.env())
+    try:
+        terminal.open(client.argv("wsowner-web", key), cols=100, rows=30)
+        terminal.type("stty size")
+        terminal.wait_for("30 100")
+        terminal.resize(cols=120, rows=40)
+        terminal.type("stty size")
+        terminal.wait_for("40 120")
+        terminal.type("exit 7")
+        assert terminal.exit_status() == 7
+    finally:
+        terminal.close()
+
+
+def test_a_client_that_goes_away_hangs_up_its_process(running):
+    workspace, gateway = running
+    client = gateway.client()
+    key = gateway.private_key(workspace.token, "owner_key")
+    login = "wsowner-web"
+    script = "trap 'echo hup > /tmp/hup; exit 0' HUP; echo ready; while :; do sleep 1; done"
+    session = client.start(login, key, script, stdout=subprocess.PIPE)
+    try:
+        assert session.stdout.readline() == b"ready\n"
+    finally:
+        session.kill()  # no goodbye: the gateway sees the connection drop
+        session.wait(10)
+        session.stdout.close()
+    wait_for(lambda: client.run(login, key, "cat /tmp/hup").stdout == b"hup\n", 30, "the hang-up")
+    left = client.run(login, key, "ps -o args | grep -c '[e]cho ready'")
+    assert left.stdout.strip() == b"0"
+
+
+def test_signals_from_the_client_and_exit_signals(running):
+    """OpenSSH's client sends no signals; asyncssh's does (RFC 4254 6.9 and 6.10)."""
+    workspace, gateway = running
+    key = gateway.private_key(workspace.token, "owner_key")
+
+    async def scenario():
+        async with asyncssh.connect(
+            "127.0.0.1",
+            gateway.port,
+            username="wsowner-web",
+            client_keys=[str(key)],
+            known_hosts=str(gateway.client().known_hosts),
+        ) as connection:
+            process = await connection.create_process("echo started; sleep 60")
+            assert await process.stdout.readline() == "started\n"
+            process.send_signal("TERM")
+            result = await asyncio.wait_for(process.wait(), 30)
+            return result.exit_status, result.exit_signal
+
+    status, exit_signal = asyncio.run(scenario())
+    assert exit_signal is not None and exit_signal[0] == "TERM", (status, exit_signal)

@@ -8,6 +8,7 @@ a connection that works proves the gateway showed that key.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -17,15 +18,18 @@ from pathlib import Path
 import pytest
 
 from tests.support import processes
+from tests.support.podman import wait_for
 
 IN_CI = os.environ.get("CI") == "true"
 SSH = shutil.which("ssh") or "/usr/bin/ssh"
 SSH_KEYSCAN = shutil.which("ssh-keyscan") or "/usr/bin/ssh-keyscan"
 
 
-def require_client() -> None:
-    if not Path(SSH).exists():
-        message = "ssh not installed: needs Debian's openssh-client (bash .ci/services.sh)"
+def require_client(*tools: str) -> None:
+    missing = [tool for tool in (SSH, *tools) if shutil.which(tool) is None]
+    if missing:
+        message = f"{', '.join(missing)} not installed: needs Debian's openssh-client and tmux"
+        message += " (bash .ci/services.sh)"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
@@ -77,7 +81,7 @@ class Client:
         return [SSH, *self.options(key, *options), f"{login}@{self.host}", *args]
 
     def run(
-        self, login: str, key: Path, *args: str, options=(), input=None, timeout=60
+        self, login: str, key: Path, *args: str, options=(), input=None, timeout=60, env=None
     ) -> subprocess.CompletedProcess:
         """Run ssh to the end; bytes in, bytes out."""
         return subprocess.run(
@@ -85,7 +89,7 @@ class Client:
             input=input,
             capture_output=True,
             timeout=timeout,
-            env=self.env(),
+            env=self.env() | (env or {}),
         )
 
     def start(self, login: str, key: Path, *args: str, options=(), **popen) -> subprocess.Popen:
@@ -116,3 +120,66 @@ def keyscan(host: str, port: int) -> str:
     lines = [line for line in result.stdout.splitlines() if not line.startswith("#")]
     assert lines, result.stderr
     return " ".join(lines[0].split()[1:3])
+
+
+class Terminal:
+    """A real terminal for ssh: a tmux server of its own (foreground, stopped by its pid)."""
+
+    def __init__(self, socket_path: Path, env: dict):
+        self.socket = socket_path
+        self.env = env | {"TERM": "xterm-256color"}
+        self.server = None
+
+    def tmux(self, *args: str) -> str:
+        result = subprocess.run(
+            ["tmux", "-S", str(self.socket), "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=self.env,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def open(self, argv: list[str], cols: int, rows: int) -> None:
+        self.server = processes.start(
+            ["tmux", "-S", str(self.socket), "-f", "/dev/null", "-D"],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(self.socket.exists, 10, "the tmux server")
+        command = shlex.join(argv)
+        self.tmux("new-session", "-d", "-s", "t", "-x", str(cols), "-y", str(rows), command)
+        self.tmux("set-option", "-t", "t", "remain-on-exit", "on")
+
+    def type(self, line: str) -> None:
+        self.tmux("send-keys", "-t", "t", line, "Enter")
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "t")
+
+    def wait_for(self, text: str, timeout: float = 30) -> None:
+        try:
+            wait_for(lambda: text in self.screen(), timeout, f"{text!r} on the screen")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; the screen:\n{self.screen()}") from None
+
+    def resize(self, cols: int, rows: int) -> None:
+        self.tmux("resize-window", "-t", "t", "-x", str(cols), "-y", str(rows))
+
+    def exit_status(self, timeout: float = 30) -> int:
+        def dead():
+            state = self.tmux(
+                "display-message", "-p", "-t", "t", "#{pane_dead} #{pane_dead_status}"
+            )
+            flag, _, status = state.strip().partition(" ")
+            return status if flag == "1" else None
+
+        return int(wait_for(dead, timeout, "ssh to end"))
+
+    def close(self) -> None:
+        if self.server is not None and self.server.poll() is None:
+            self.server.terminate()
+            self.server.wait(10)
