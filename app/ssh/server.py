@@ -457,10 +457,19 @@ class Session(asyncssh.SSHServerSession):
             self._flush_stdin()
 
     def signal_received(self, name: str) -> None:
-        signum = getattr(signal, f"SIG{name}", None)
-        if self.process is not None and isinstance(signum, int):
+        try:
+            signum = signal.Signals[f"SIG{name}"]
+        except KeyError:
+            return  # not a signal this machine knows
+        if self.process is not None and not self.finishing and self.hangup_task is None:
             self.signalled = int(signum)
-            self._spawn(self.gateway.blocking(self.process.signal, signum))
+            self._spawn(self._signal(signum))
+
+    async def _signal(self, signum: int) -> None:
+        try:
+            await self.gateway.blocking(self.process.signal, signum)
+        except engines.EngineError as exc:
+            log.info("ssh %s: signal failed: %s", self.connection.id, exc)
 
     def break_received(self, msec: int) -> bool:
         return False
@@ -474,7 +483,7 @@ class Session(asyncssh.SSHServerSession):
             self.loop.remove_reader(self.process.fileno())
 
     def resume_writing(self) -> None:
-        if self.process is not None and self.output_paused:
+        if self.output_paused and not self.finishing and self.hangup_task is None:
             self.output_paused = False
             self.loop.add_reader(self.process.fileno(), self._readable)
 
