@@ -81,7 +81,7 @@ class Client:
         return [SSH, *self.options(key, *options), f"{login}@{self.host}", *args]
 
     def run(
-        self, login: str, key: Path, *args: str, options=(), input=None, timeout=60, env=None
+        self, login: str, key: Path, *args: str, options=(), input=None, timeout=120, env=None
     ) -> subprocess.CompletedProcess:
         """Run ssh to the end; bytes in, bytes out."""
         return subprocess.run(
