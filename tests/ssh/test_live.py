@@ -340,8 +340,8 @@ def test_a_terminal_follows_window_changes(running, tmp_path):
         terminal.type("stty size")
         terminal.wait_for("30 100")
         terminal.resize(cols=120, rows=40)
-        terminal.type("stty size")
-        terminal.wait_for("40 120")
+        # Podman applies a resize a moment after its API answers: ask until the size shows.
+        terminal.wait_for("40 120", retype="stty size")
         terminal.type("exit 7")
         assert terminal.exit_status() == 7
     finally:

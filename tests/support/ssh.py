@@ -160,9 +160,18 @@ class Terminal:
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "t")
 
-    def wait_for(self, text: str, timeout: float = 30) -> None:
+    def wait_for(self, text: str, timeout: float = 30, retype: str = "") -> None:
+        """Wait for `text` on the screen, typing `retype` again every second meanwhile."""
+
+        def shown() -> bool:
+            if text in self.screen():
+                return True
+            if retype:
+                self.type(retype)
+            return False
+
         try:
-            wait_for(lambda: text in self.screen(), timeout, f"{text!r} on the screen")
+            wait_for(shown, timeout, f"{text!r} on the screen", interval=1.0 if retype else 0.1)
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}; the screen:\n{self.screen()}") from None
 
