@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import after_this_request, current_app, g, request
 
+from app import csrf
 from app.services import api_keys, ssh_keys, users
 from app.services.context import Caller
 
@@ -24,12 +25,20 @@ def presented_token() -> str:
     return ""
 
 
+def _cookie_token() -> str:
+    """The session cookie's token, which (being read first) is what authenticates when set."""
+    return (request.cookies.get(SESSION_COOKIE) or "").strip()
+
+
 def current_user():
     """The authenticated user, authenticating on first use; raises Unauthorized (401).
 
-    Deleted or suspended users are refused here, on every request, not only at login.
+    Deleted or suspended users are refused here, on every request, not only at login; an
+    unsafe request carrying the session cookie must first pass the CSRF check (app.csrf).
     """
     if "user" not in g:
+        if _cookie_token():
+            csrf.check()
         key = api_keys.authenticate(presented_token())
         settings = current_app.config["SETTINGS"]
         api_keys.touch(

@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.support.podman",
     "tests.support.workspaces",
     "tests.support.releases",
+    "tests.support.browser",
 ]
 
 BACKEND = os.environ.get("PYCODERD_TEST_DB", "sqlite")
