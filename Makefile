@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+SERVE_STAMP := $(VENV)/.installed-serve
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 ADDRESS ?= 127.0.0.1:3000
@@ -9,13 +10,19 @@ SSH_ADDRESS ?= 127.0.0.1:2222
 
 .PHONY: run test test-sqlite test-postgres lint openapi bench clean
 
-$(STAMP): setup.cfg setup.py
+# `make run` installs what serving needs; the test extras (pytest, Playwright, schemathesis,
+# ruff...) come with the first target that needs them ($(STAMP)).
+$(SERVE_STAMP): setup.cfg setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $(SERVE_STAMP)
+
+$(STAMP): $(SERVE_STAMP)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(SERVE_STAMP)
 	$(VENV)/bin/pycoderd db upgrade
 	CODER_HTTP_ADDRESS=$${CODER_HTTP_ADDRESS:-$(ADDRESS)} \
 	CODER_SSH_ADDRESS=$${CODER_SSH_ADDRESS-$(SSH_ADDRESS)} $(VENV)/bin/pycoderd server
@@ -45,7 +52,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check app tests migrations bench wsgi.py
 	$(VENV)/bin/ruff format --check app tests migrations bench wsgi.py
 
-openapi: $(STAMP)
+openapi: $(SERVE_STAMP)
 	$(VENV)/bin/pycoderd openapi write docs/openapi
 
 # HTTP overhead against a bare Flask endpoint (wrk from Debian: apt-get install wrk), then the
