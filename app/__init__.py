@@ -42,6 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.update(flask_config)
     app.config["SETTINGS"] = settings
+    db.open_database(settings, app.instance_path)  # before the secret key: a bad URL is told first
     app.config["SECRET_KEY"] = _secret_key(settings, app.instance_path)
     app.config["MAX_CONTENT_LENGTH"] = settings["pycoderd.max_request_body_bytes"]
     app.config["BUILD_VERSION"] = buildinfo.version()
@@ -49,7 +50,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.session_interface = NoCookieSessions()
 
     logs.configure(settings)
-    db.open_database(settings, app.instance_path)
     prometheus.init_app(app)
     _init_request_hooks(app)
     ratelimit.init_app(app)

@@ -21,11 +21,17 @@ class CLIError(click.ClickException):
         click.echo(f"pycoderd: {self.format_message()}", err=True)
 
 
-def build_app(flags=None):
-    """The app, or a one-line error naming the bad option."""
-    from app import create_app
+def build_app(flags=None, *, database=True):
+    """The app, or a one-line error naming the bad option.
+
+    With `database`, the configured database must answer first (a command that needs it would
+    otherwise fail later with a traceback, and the secret key's check would speak first).
+    """
+    from app import create_app, db
 
     try:
+        if database:
+            db.check_connection(options.load(flags=flags))
         return create_app({"OPTION_FLAGS": flags or {}})
     except options.OptionError as exc:
         raise CLIError(str(exc)) from None
@@ -285,7 +291,7 @@ def openapi():
 @click.argument("directory", type=click.Path(file_okay=False))
 def openapi_write(directory):
     """Write openapi-v0.json and openapi-v2.json into DIRECTORY."""
-    app = build_app()
+    app = build_app(database=False)
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     apis = app.extensions["flask-smorest"]["apis"]

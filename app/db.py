@@ -6,11 +6,22 @@ import os
 import threading
 import weakref
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from peewee import DatabaseProxy, Field, OperationalError, SqliteDatabase, _StringField
+from peewee import (
+    DatabaseError,
+    DatabaseProxy,
+    Field,
+    InterfaceError,
+    OperationalError,
+    SqliteDatabase,
+    _StringField,
+)
 from playhouse.db_url import connect as connect_url
 from playhouse.migrations import Runner
 from playhouse.pool import PooledSqliteDatabase
+
+from app.options import OptionError
 
 database = DatabaseProxy()
 
@@ -25,10 +36,53 @@ SQLITE_PRAGMAS = {
 }
 
 
+PG_URL_OPTION = "CODER_PG_CONNECTION_URL"
+PG_URL_EXAMPLE = "postgresql://user:password@host:5432/database"
+
+
+def check_pg_url(url: str) -> None:
+    """Refuse a value that is not a PostgreSQL URL, in one line naming the option (never echoing
+    the value: it may hold a password)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise OptionError(f"{PG_URL_OPTION}: not a URL ({exc}); expected {PG_URL_EXAMPLE}") from None
+    if "://" not in url or not parts.scheme:
+        raise OptionError(
+            f"{PG_URL_OPTION}: not a URL; expected {PG_URL_EXAMPLE} "
+            "(or nothing, for the embedded SQLite database)"
+        )
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise OptionError(
+            f'{PG_URL_OPTION}: unsupported scheme "{parts.scheme}": pycoderd runs on PostgreSQL '
+            f"({PG_URL_EXAMPLE}) or, with the option empty, on its embedded SQLite database"
+        )
+    if not parts.path.strip("/"):
+        raise OptionError(f"{PG_URL_OPTION}: no database name; expected {PG_URL_EXAMPLE}")
+
+
+def check_connection(settings, timeout: int = 10) -> None:
+    """Connect once to the configured PostgreSQL database, or raise an OptionError saying why
+    (server unreachable, no such database, authentication failed...). SQLite: nothing to do."""
+    url = settings["pg_connection_url"]
+    if not url:
+        return
+    check_pg_url(url)
+    probe = connect_url(url, connect_timeout=timeout)
+    try:
+        probe.connect()
+    except (DatabaseError, InterfaceError) as exc:
+        reason = " ".join(str(exc).split())  # libpq's lines and tabs, as one line
+        raise OptionError(f"{PG_URL_OPTION}: cannot connect: {reason}") from None
+    finally:
+        probe.close()
+
+
 def open_database(settings, instance_path: str):
     """Build the configured database (not yet connected) and bind the proxy to it."""
     url = settings["pg_connection_url"]
     if url:
+        check_pg_url(url)
         if url.startswith(("postgres://", "postgresql://")):
             url = url.replace("://", "+pool://", 1)
         # jit off: compiling a plan costs ~100 ms, more than any of pycoderd's queries save

@@ -4,10 +4,12 @@ import json
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from app import cli, db
 from tests.conftest import base_config
+from tests.support.live_server import free_port
 
 
 def _env(tmp_path, pg_database):
@@ -102,3 +104,61 @@ def test_server_help_lists_options():
     assert result.exit_code == 0
     assert "--access-url" in result.output
     assert "CODER_ACCESS_URL" in result.output
+
+
+def _pg_missing_database_url() -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    from tests import pg_available
+
+    if not pg_available.available():
+        pytest.skip("PostgreSQL does not answer: start it or set PYCODERD_TEST_PG_URL")
+    return urlunsplit(urlsplit(pg_available.admin_url())._replace(path="/pycoderd_no_such_db"))
+
+
+BAD_DATABASE_URLS = [
+    ("notaurl", "not a URL"),
+    ("mysql://coder@127.0.0.1/coder", 'unsupported scheme "mysql"'),
+    ("postgresql://coder@127.0.0.1:5432", "no database name"),
+    ("postgresql://coder@127.0.0.1:{free_port}/coder", "cannot connect: "),
+    ("missing-database", 'database "pycoderd_no_such_db" does not exist'),
+]
+
+
+def _bad_url(url: str) -> str:
+    if url == "missing-database":
+        return _pg_missing_database_url()
+    return url.format(free_port=free_port())
+
+
+@pytest.mark.parametrize(("url", "reason"), BAD_DATABASE_URLS, ids=lambda v: v.split(":")[0])
+@pytest.mark.parametrize(
+    "command", [["db", "status"], ["users", "create", "x", "--email", "x@example.com"]]
+)
+@pytest.mark.backend("sqlite")
+def test_bad_database_url_is_one_line_naming_the_option(tmp_path, url, reason, command):
+    # No CODER_SECRET_KEY: its check must not speak before the database's.
+    env = {"CODER_PG_CONNECTION_URL": _bad_url(url), "CODER_SECRET_KEY": None}
+    result = CliRunner().invoke(cli.main, command, env=env)
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("pycoderd: CODER_PG_CONNECTION_URL: "), result.output
+    assert result.output.count("\n") == 1, result.output
+    assert reason in result.output
+
+
+@pytest.mark.parametrize(("url", "reason"), BAD_DATABASE_URLS[1::2], ids=["mysql", "unreachable"])
+@pytest.mark.backend("sqlite")
+def test_server_with_a_bad_database_url_exits_1_with_one_line(tmp_path, url, reason):
+    env = {"CODER_PG_CONNECTION_URL": _bad_url(url), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "server"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("pycoderd: CODER_PG_CONNECTION_URL: "), result.stderr
+    assert reason in result.stderr
