@@ -46,7 +46,8 @@ def check_pg_url(url: str) -> None:
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        raise OptionError(f"{PG_URL_OPTION}: not a URL ({exc}); expected {PG_URL_EXAMPLE}") from None
+        message = f"{PG_URL_OPTION}: not a URL ({exc}); expected {PG_URL_EXAMPLE}"
+        raise OptionError(message) from None
     if "://" not in url or not parts.scheme:
         raise OptionError(
             f"{PG_URL_OPTION}: not a URL; expected {PG_URL_EXAMPLE} "
