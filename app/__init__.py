@@ -148,7 +148,7 @@ def _init_apis(app: Flask) -> None:
         app.config[f"{prefix}_OPENAPI_JSON_PATH"] = "openapi.json"
         app.config[f"{prefix}_API_SPEC_OPTIONS"] = {
             "info": {"description": description},
-            "components": {"securitySchemes": smorest.SECURITY_SCHEMES},
+            "components": {"securitySchemes": smorest.SECURITY_SCHEMES[prefix.lower()]},
         }
     for api_class, prefix, package in (
         (smorest.ApiV0, "V0", api_v0),

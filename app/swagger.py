@@ -33,7 +33,7 @@ PAGE = """<!DOCTYPE html>
 """
 
 # Kept in a file of its own so the page needs no inline script.
-INITIALIZER = """window.onload = function () {
+INITIALIZER = r"""window.onload = function () {
   window.ui = SwaggerUIBundle({
     urls: [
       {url: "/api/v2/openapi.json", name: "v2 (general)"},
@@ -45,9 +45,25 @@ INITIALIZER = """window.onload = function () {
     validatorUrl: null,
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
     plugins: [SwaggerUIBundle.plugins.DownloadUrl],
-    layout: "StandaloneLayout"
+    layout: "StandaloneLayout",
+    requestInterceptor: cookieToJar
   });
 };
+
+// A browser drops a Cookie header that a script sets, so the value "Authorize" was given for
+// the cookie scheme goes to this origin's cookie jar instead, where the request picks it up.
+function cookieToJar(request) {
+  var cookie = request.headers && request.headers.Cookie;
+  if (cookie) {
+    cookie.split(/[;&]\s*/).forEach(function (pair) {
+      if (pair.indexOf("coder_session_token=") === 0) {
+        document.cookie = pair + "; path=/; SameSite=Strict";
+      }
+    });
+    delete request.headers.Cookie;
+  }
+  return request;
+}
 """
 
 blueprint = Blueprint("swagger", __name__, url_prefix="/swagger")

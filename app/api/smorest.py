@@ -14,12 +14,20 @@ from webargs.flaskparser import FlaskParser
 from app import auth, errors
 from app.api.schemas import Schema
 
-SECURITY = [{"CoderSessionToken": []}]
-SECURITY_SCHEMES = {
-    "CoderSessionToken": {"type": "apiKey", "in": "header", "name": "Coder-Session-Token"},
+# Every route accepts a token from any of these (app/auth.py); an operation lists them as
+# alternatives, so whichever one Swagger UI's "Authorize" was given is sent. Each version
+# offers its own header first: v0 clients send Session-Token, v2 clients Coder-Session-Token.
+_SCHEMES = {
     "SessionToken": {"type": "apiKey", "in": "header", "name": "Session-Token"},
+    "CoderSessionToken": {"type": "apiKey", "in": "header", "name": "Coder-Session-Token"},
     "SessionCookie": {"type": "apiKey", "in": "cookie", "name": "coder_session_token"},
 }
+_ORDER = {
+    "v0": ("SessionToken", "CoderSessionToken", "SessionCookie"),
+    "v2": ("CoderSessionToken", "SessionToken", "SessionCookie"),
+}
+SECURITY_SCHEMES = {version: {n: _SCHEMES[n] for n in names} for version, names in _ORDER.items()}
+SECURITY = {version: [{name: []} for name in names] for version, names in _ORDER.items()}
 
 
 def _has_nul(value) -> bool:
@@ -62,7 +70,23 @@ class Parser(FlaskParser):
 
 
 class Blueprint(flask_smorest.Blueprint):
+    """Its name stays unique in the app ("v0_users"); its `tag` groups its operations in the
+    documents and reads as words ("Users": several blueprints may share one). Without one, the
+    description is the tag (the v2 blueprints use Coder's tag names as descriptions)."""
+
     ARGUMENTS_PARSER = Parser()
+
+    def __init__(self, name, import_name, *args, tag: str | None = None, **kwargs):
+        super().__init__(name, import_name, *args, **kwargs)
+        self.tag = tag or kwargs.get("description") or name
+
+    @property
+    def api_version(self) -> str:
+        return "v2" if (self.url_prefix or "").startswith("/api/v2") else "v0"
+
+    def add_url_rule(self, rule, endpoint=None, view_func=None, *args, tags=None, **options):
+        tags = tags if tags is not None else [self.tag]
+        super().add_url_rule(rule, endpoint, view_func, *args, tags=tags, **options)
 
     def login_required(self, func=None, *, temporary_password_ok=False):
         """Authenticate before the view runs; documents the security scheme, the 401 and the
@@ -77,7 +101,7 @@ class Blueprint(flask_smorest.Blueprint):
             auth.require_user(temporary_password_ok=temporary_password_ok)
             return func(*args, **kwargs)
 
-        wrapper = self.doc(security=SECURITY)(wrapper)
+        wrapper = self.doc(security=SECURITY[self.api_version])(wrapper)
         wrapper = self.alt_response(403, response="FORBIDDEN")(wrapper)
         return self.alt_response(401, response="UNAUTHORIZED")(wrapper)
 
@@ -115,9 +139,25 @@ class ErrorV2Schema(Schema):
     validations = ma.fields.List(ma.fields.Nested(ValidationEntrySchema))
 
 
-class ApiV0(flask_smorest.Api):
+class _Api(flask_smorest.Api):
+    def register_blueprint(self, blp, *, parameters=None, **options):
+        """flask-smorest's, listing the blueprint's tag once per document instead of one tag
+        per blueprint name."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        blp.register_views_in_doc(self, self._app, self.spec, name=name, parameters=parameters)
+        tags = self.__dict__.setdefault("_tag_names", set())
+        tag = getattr(blp, "tag", name)
+        if tag not in tags:
+            tags.add(tag)
+            description = blp.description if blp.description != tag else None
+            self.spec.tag({"name": tag, **({"description": description} if description else {})})
+
+
+class ApiV0(_Api):
     ERROR_SCHEMA = ErrorV0Schema
 
 
-class ApiV2(flask_smorest.Api):
+class ApiV2(_Api):
     ERROR_SCHEMA = ErrorV2Schema

@@ -15,6 +15,7 @@ blp = Blueprint(
     "v0_devurls",
     __name__,
     url_prefix="/api/v0",
+    tag="Dev URLs",
     description=(
         "Dev URLs: a workspace port at its own host name under the wildcard access URL, "
         "`<name>--<username>.<suffix>` or `<port>--<workspace>-<username>.<suffix>`. "

@@ -12,6 +12,7 @@ blp = Blueprint(
     "v0_images",
     __name__,
     url_prefix="/api/v0/images",
+    tag="Images",
     description="Container images imported from registries, and their tags",
 )
 

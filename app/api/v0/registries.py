@@ -12,6 +12,7 @@ blp = Blueprint(
     "v0_registries",
     __name__,
     url_prefix="/api/v0/registries",
+    tag="Registries",
     description="Container registries images are imported from; credentials are write-only",
 )
 

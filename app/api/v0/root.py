@@ -6,7 +6,7 @@ from flask.views import MethodView
 from app.api.smorest import Blueprint
 from app.api.v0.schemas import APIRootSchema
 
-blp = Blueprint("v0_root", __name__, url_prefix="/api", description="The API root")
+blp = Blueprint("v0_root", __name__, url_prefix="/api", description="The API root", tag="API root")
 
 
 @blp.route("/", strict_slashes=False)

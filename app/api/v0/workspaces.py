@@ -22,7 +22,13 @@ def _ndjson(lines) -> Response:
 
 def _blueprint(name: str, prefix: str, description: str) -> Blueprint:
     """Every workspace route under one prefix; called once per name, so views exist twice."""
-    blp = Blueprint(name, __name__, url_prefix=f"/api/v0/{prefix}", description=description)
+    blp = Blueprint(
+        name,
+        __name__,
+        url_prefix=f"/api/v0/{prefix}",
+        description=description,
+        tag=prefix.capitalize(),
+    )
 
     @blp.route("")
     class Workspaces(MethodView):
