@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
-import time
 import uuid
 from pathlib import Path
 
@@ -18,8 +16,6 @@ from app.api import v0 as api_v0
 from app.api import v2 as api_v2
 from app.devurls.proxy import DevURLProxy
 from app.proxy_headers import TrustedProxyFix, check_origins
-
-log = logging.getLogger("pycoderd.http")
 
 FLASK_KEYS = ("TESTING", "DEBUG", "PROPAGATE_EXCEPTIONS", "SERVER_NAME")
 
@@ -62,12 +58,14 @@ def create_app(config: dict | None = None) -> Flask:
         check_origins(settings["proxy_trusted_origins"])
     except ValueError as exc:
         raise options.OptionError(f"CODER_PROXY_TRUSTED_ORIGINS: {exc}") from None
-    # Dev URL hosts are proxied before any routing; trusted proxy headers are applied first.
+    # Dev URL hosts are proxied before any routing; trusted proxy headers are applied first;
+    # every request, API or dev URL, gets its access line.
     app.wsgi_app = app.extensions["devurl_proxy"] = DevURLProxy(app.wsgi_app, app)
     if settings["proxy_trusted_origins"]:
         app.wsgi_app = TrustedProxyFix(
             app.wsgi_app, settings["proxy_trusted_headers"], settings["proxy_trusted_origins"]
         )
+    app.wsgi_app = logs.AccessLog(app.wsgi_app)
     return app
 
 
@@ -103,8 +101,7 @@ def _init_request_hooks(app: Flask) -> None:
 
     @app.before_request
     def _begin():
-        g.request_id = str(uuid.uuid4())
-        g.started = time.perf_counter()
+        g.request_id = request.environ[logs.REQUEST_ID_KEY] = str(uuid.uuid4())
         limit = app.config["MAX_CONTENT_LENGTH"]
         if request.content_length is not None and request.content_length > limit:
             raise errors.PayloadTooLarge()
@@ -116,14 +113,9 @@ def _init_request_hooks(app: Flask) -> None:
         response.headers["X-Coder-Build-Version"] = version
         response.headers["X-Coder-Request-Id"] = g.get("request_id") or str(uuid.uuid4())
         response.headers["X-Content-Type-Options"] = "nosniff"
-        if "started" in g:
-            log.debug(
-                "%s %s %s %.1fms",
-                request.method,
-                request.path,
-                response.status_code,
-                (time.perf_counter() - g.started) * 1000,
-            )
+        user = g.get("user")
+        if user is not None:  # for the access line (logs.AccessLog)
+            request.environ[logs.USER_KEY] = user.username
         return response
 
     @app.teardown_request

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -92,28 +95,43 @@ def server(**kwargs):
         raise CLIError(str(exc)) from None
     app = build_app(flags)
     settings = app.config["SETTINGS"]
+    # Through the configured logging, so the banner is in the chosen format (JSON included).
+    log = logging.getLogger("pycoderd.server")
     if settings["pycoderd.auto_migrate"]:
-        applied = db.upgrade()
-        for name in applied:
-            click.echo(f"migrated: {name}", err=True)
+        for name in db.upgrade():
+            log.info("migrated: %s", name)
     elif db.pending():
         raise CLIError("the database needs migrations: run `pycoderd db upgrade`")
     with app.app_context(), db.database.connection_context():
         if users_service.count() == 0:
-            click.echo(
-                "No users yet. Create the first one with:\n"
-                "  pycoderd users create admin --email admin@example.com --role site-admin "
-                "--password '<a strong password>'\n"
-                "and a token with:\n"
-                "  TOKEN=$(pycoderd tokens create cli --user admin)",
-                err=True,
+            command = command_path()
+            log.info(
+                "No users yet. Create the first one with: %s users create admin "
+                "--email admin@example.com --role site-admin --password '<a strong password>'",
+                command,
             )
+            log.info("... and a token with: TOKEN=$(%s tokens create cli --user admin)", command)
     ssh_socket = _ssh_socket(app)
-    address = settings["http_address"]
-    click.echo(f"pycoderd {app.config['BUILD_VERSION']} listening on http://{address}", err=True)
     if ssh_socket is not None:
-        click.echo(f"SSH gateway listening on {ssh_runner.address_of(ssh_socket)}", err=True)
-    gunicorn_server.serve(flags, settings, ssh_socket=ssh_socket)
+        from app.ssh import runner as ssh_runner
+
+        log.info("SSH gateway listening on %s", ssh_runner.address_of(ssh_socket))
+    gunicorn_server.serve(
+        flags, settings, version=app.config["BUILD_VERSION"], ssh_socket=ssh_socket
+    )
+
+
+def command_path() -> str:
+    """How to run this pycoderd from another shell in the same folder: `pycoderd` when PATH
+    finds this one, else its path (`.venv/bin/pycoderd` in a checkout)."""
+    script = Path(sys.executable).with_name("pycoderd")
+    if not script.exists():
+        return "pycoderd"
+    found = shutil.which("pycoderd")
+    if found and Path(found).resolve() == script.resolve():
+        return "pycoderd"
+    relative = os.path.relpath(script)
+    return script.as_posix() if relative.startswith("..") else relative
 
 
 def _ssh_socket(app):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from gunicorn.app.base import BaseApplication
 
-from app import prometheus
+from app import logs, prometheus
 from app.devurls import websocket
 from app.provisioner import background
 from app.ssh import runner as ssh_runner
@@ -30,6 +31,11 @@ class PycoderdServer(BaseApplication):
 
 def gunicorn_options(settings) -> dict:
     return {
+        # gunicorn's own lines in pycoderd's formats and destinations (app/logs.py).
+        "logger_class": logs.GunicornLogger,
+        # No ~/.gunicorn/gunicorn.ctl: one per user, shared by every server on the machine,
+        # and nothing in pycoderd uses it.
+        "control_socket_disable": True,
         "bind": settings["http_address"],
         "workers": max(1, settings["pycoderd.workers"]),
         "worker_class": "gthread",
@@ -47,14 +53,16 @@ def gunicorn_options(settings) -> dict:
     }
 
 
-def serve(flags: dict, settings, ssh_socket=None) -> None:
+def serve(flags: dict, settings, version: str = "", ssh_socket=None) -> None:
     """Serve with gunicorn, plus ONE background process for the provisioner and other loops,
     and ONE SSH gateway process when `ssh_socket` (CODER_SSH_ADDRESS) is given."""
     config = gunicorn_options(settings)
     exits = []
+    ready = []
+    address = settings["http_address"]
     if settings["prometheus.enable"]:
-        address = settings["prometheus.address"]
-        config["when_ready"] = lambda arbiter: prometheus.serve_aggregate(address)
+        metrics_address = settings["prometheus.address"]
+        ready.append(lambda: prometheus.serve_aggregate(metrics_address))
         config["child_exit"] = lambda arbiter, worker: prometheus.worker_exited(worker.pid)
         samples = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
         if samples:
@@ -82,6 +90,17 @@ def serve(flags: dict, settings, ssh_socket=None) -> None:
             step()
 
     config["on_exit"] = on_exit
+
+    def when_ready(arbiter):
+        # Only now: the address is bound (a taken port ends gunicorn before this).
+        for step in ready:
+            step()
+        log = logging.getLogger("pycoderd.server")
+        log.info("pycoderd %s listening on http://%s", version, address)
+        if settings["swagger.enable"]:
+            log.info("Swagger UI: http://%s/swagger", address)
+
+    config["when_ready"] = when_ready
     try:
         PycoderdServer(flags, config).run()
     finally:

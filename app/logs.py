@@ -1,23 +1,55 @@
-"""Logging: human lines and JSON lines, each carrying the request id (SPEC §12)."""
+"""Logging: human lines and JSON lines, each carrying the request id (SPEC §12).
+
+Every line the server writes goes through here, in the chosen format(s): pycoderd's own
+(`pycoderd.*`), one access line per request (`AccessLog`, at info), gunicorn's
+(`GunicornLogger` sends them to `pycoderd.gunicorn`) and other libraries' warnings (the root
+logger). A line outside a request carries no request id at all, rather than an empty one.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
+from urllib.parse import parse_qsl, urlencode
 
 from flask import g, has_request_context
+from gunicorn import glogging
 
 LOGGER = "pycoderd"
+ACCESS_LOGGER = "pycoderd.access"
+USER_KEY = "pycoderd.user"  # WSGI environ: who made the request, once known
+REQUEST_ID_KEY = "pycoderd.request_id"
+# Query parameters whose values never reach a log line: pycoderd's own credentials, and
+# anything named like one (a workspace app's `?token=` as much as pycoderd's).
+SECRET_PARAMETER = re.compile(r"token|ticket|secret|passw|key|auth|session|code|sig", re.I)
+REDACTED = "REDACTED"
 
 
 class RequestIdFilter(logging.Filter):
     def filter(self, record):
-        record.request_id = ""
-        if has_request_context():
-            record.request_id = g.get("request_id", "")
+        if not getattr(record, "request_id", ""):
+            record.request_id = g.get("request_id", "") if has_request_context() else ""
         return True
+
+
+class HumanFormatter(logging.Formatter):
+    """`<time> [INFO] logger: message request_id=…` (the id only when there is one)."""
+
+    converter = time.gmtime
+
+    def __init__(self):
+        super().__init__(
+            "%(asctime)s.%(msecs)03dZ [%(levelname).4s] %(name)s: %(message)s",
+            "%Y-%m-%dT%H:%M:%S",
+        )
+
+    def formatMessage(self, record):
+        line = super().formatMessage(record)
+        request_id = getattr(record, "request_id", "")
+        return f"{line} request_id={request_id}" if request_id else line
 
 
 class JSONFormatter(logging.Formatter):
@@ -29,8 +61,10 @@ class JSONFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
-            "request_id": getattr(record, "request_id", ""),
         }
+        entry.update(getattr(record, "fields", None) or {})  # structured, JSON only
+        if getattr(record, "request_id", ""):
+            entry["request_id"] = record.request_id
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry)
@@ -44,26 +78,109 @@ def _stream(target: str):
     return logging.FileHandler(target, encoding="utf-8")
 
 
+def handlers(settings) -> list[logging.Handler]:
+    """One handler per configured destination (logging.human, logging.json), in its format."""
+    made = []
+    for target, formatter in (
+        (settings["logging.human"], HumanFormatter),
+        (settings["logging.json"], JSONFormatter),
+    ):
+        if target:
+            handler = _stream(target)
+            handler.setFormatter(formatter())
+            handler.addFilter(RequestIdFilter())
+            handler._pycoderd = True
+            made.append(handler)
+    return made
+
+
 def configure(settings) -> None:
-    """(Re)configure the `pycoderd` logger from logging.human / logging.json / verbose."""
+    """(Re)configure the `pycoderd` logger from logging.human / logging.json / verbose; other
+    libraries' warnings (the root logger) go to the same places in the same formats."""
     logger = logging.getLogger(LOGGER)
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
+    root = logging.getLogger()
+    for owner in (logger, root):
+        for handler in list(owner.handlers):
+            if owner is logger or getattr(handler, "_pycoderd", False):
+                owner.removeHandler(handler)
+                handler.close()
     logger.setLevel(logging.DEBUG if settings["verbose"] else logging.INFO)
     logger.propagate = False
-    human = logging.Formatter(
-        "%(asctime)s.%(msecs)03dZ [%(levelname).4s] %(name)s: %(message)s"
-        " request_id=%(request_id)s",
-        "%Y-%m-%dT%H:%M:%S",
-    )
-    human.converter = time.gmtime
-    for target, formatter in ((settings["logging.human"], human), (settings["logging.json"], None)):
-        if not target:
-            continue
-        handler = _stream(target)
-        handler.setFormatter(formatter or JSONFormatter())
-        handler.addFilter(RequestIdFilter())
+    for handler in handlers(settings):
         logger.addHandler(handler)
+    for handler in handlers(settings):
+        handler.setLevel(logging.WARNING)
+        root.addHandler(handler)
     if not logger.handlers:
         logger.addHandler(logging.NullHandler())
+
+
+class GunicornLogger(glogging.Logger):
+    """gunicorn's own lines (starting, workers, errors) as `pycoderd.gunicorn`, so they come out
+    where and how pycoderd's do (`logs.configure` ran in the server process first)."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        self.error_log = logging.getLogger(f"{LOGGER}.gunicorn")
+
+
+def loggable_path(environ) -> str:
+    """The request's path and query, the values of credential-like parameters replaced."""
+    path = environ.get("PATH_INFO", "") or "/"
+    query = environ.get("QUERY_STRING", "")
+    if not query:
+        return path
+    pairs = parse_qsl(query, keep_blank_values=True)
+    cleaned = [(k, REDACTED if SECRET_PARAMETER.search(k) else v) for k, v in pairs]
+    return f"{path}?{urlencode(cleaned, safe='/:,*')}"
+
+
+class AccessLog:
+    """WSGI middleware: one info line per request, when its status is known — method, path
+    (without credentials), status, time to the response's start, and the user once known
+    (`environ[USER_KEY]`, set by the API and the dev URL proxy)."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+        self.log = logging.getLogger(ACCESS_LOGGER)
+
+    def __call__(self, environ, start_response):
+        if not self.log.isEnabledFor(logging.INFO):
+            return self.wsgi_app(environ, start_response)
+        started = time.perf_counter()
+        logged = []
+
+        def logging_start_response(status, headers, exc_info=None):
+            if not logged:
+                logged.append(True)
+                self._line(environ, status.split(" ", 1)[0], started)
+            return start_response(status, headers, exc_info)
+
+        result = self.wsgi_app(environ, logging_start_response)
+        if not logged:  # a WebSocket relay answered on the socket itself, and has ended
+            self._line(environ, environ.get("pycoderd.status", "-"), started)
+        return result
+
+    def _line(self, environ, status: str, started: float) -> None:
+        milliseconds = (time.perf_counter() - started) * 1000
+        method = environ.get("REQUEST_METHOD", "")
+        path = loggable_path(environ)
+        user = environ.get(USER_KEY, "")
+        self.log.info(
+            "%s %s %s %.1fms%s",
+            method,
+            path,
+            status,
+            milliseconds,
+            f" user={user}" if user else "",
+            extra={
+                "fields": {
+                    "method": method,
+                    "path": path,
+                    "status": int(status) if status.isdigit() else status,
+                    "duration_ms": round(milliseconds, 1),
+                    "user": user,
+                },
+                "request_id": environ.get(REQUEST_ID_KEY, ""),
+            },
+        )

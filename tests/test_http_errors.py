@@ -27,8 +27,9 @@ def test_api_root_has_coder_version(client):
     assert client.get("/api/").status_code == 200
 
 
-def test_v2_root(client):
-    response = client.get("/api/v2/")
+@pytest.mark.parametrize("path", ["/api/v2/", "/api/v2"])
+def test_v2_root(client, path):
+    response = client.get(path)  # without the slash too: no redirect with an HTML body
     assert response.status_code == 200
     assert response.json == {"message": "👋"}
     assert_common_headers(response)

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 from werkzeug.wrappers import Request
 
-from app import db, errors, options
+from app import db, errors, logs, options
 from app.auth import SESSION_COOKIE, SESSION_HEADERS, SESSION_QUERY
 from app.devurls import hosts, tickets, upstream, websocket
 from app.models.base import utcnow
@@ -79,6 +79,8 @@ class DevURLProxy:
             if request.path == tickets.REDEEM_PATH:
                 return self._redeem(request, start_response)
             route, user = self._decide(request, label)
+            if user is not None:  # for the access line (logs.AccessLog)
+                environ[logs.USER_KEY] = user.username
         except errors.APIError as error:
             return _error(error, start_response)
         except Exception as exc:

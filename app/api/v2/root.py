@@ -8,7 +8,7 @@ from app.api.v2.schemas import ResponseSchema
 blp = Blueprint("v2_root", __name__, url_prefix="/api/v2", description="General")
 
 
-@blp.route("/")
+@blp.route("/", strict_slashes=False)  # /api/v2 answers too, not a redirect
 class Root(MethodView):
     @blp.response(200, ResponseSchema)
     def get(self):
