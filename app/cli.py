@@ -25,7 +25,7 @@ class CLIError(click.ClickException):
 
 
 def build_app(flags=None, *, database=True):
-    """The app, or a one-line error naming the bad option.
+    """The app, or a one-line error naming the bad option (as the person gave it).
 
     With `database`, the configured database must answer first (a command that needs it would
     otherwise fail later with a traceback, and the secret key's check would speak first).
@@ -37,21 +37,72 @@ def build_app(flags=None, *, database=True):
             db.check_connection(options.load(flags=flags))
         return create_app({"OPTION_FLAGS": flags or {}})
     except options.OptionError as exc:
-        raise CLIError(str(exc)) from None
+        raise option_error(exc, flags) from None
+
+
+def option_error(exc: options.OptionError, flags) -> CLIError:
+    """The error naming the flag when the value came from one (`--provisioner-daemons`), not
+    the environment variable the message names."""
+    return CLIError(options.name_as_given(str(exc), flags or {}))
+
+
+# How --help shows each value type (Coder's names; a comma-separated list is a "list").
+METAVARS = {"string-array": "list", "struct": "yaml"}
+
+
+class RegistryOption(click.Option):
+    """A click option standing for one registry option (app/coder_options.py)."""
+
+    def __init__(self, *args, registry: options.Option, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.registry = registry
+
+
+class GroupedCommand(click.Command):
+    """--help lists the registry's options under Coder's groups, each with its type, its
+    environment variable, its default and whether pycoderd acts on it."""
+
+    def format_options(self, ctx, formatter):
+        sections: dict[str, list] = {}
+        others = []
+        for param in self.get_params(ctx):
+            if isinstance(param, RegistryOption):
+                if not param.hidden:
+                    path = " / ".join(g.name for g in options.group_path(param.registry))
+                    sections.setdefault(path, []).append(param.registry)
+            elif (record := param.get_help_record(ctx)) is not None:
+                others.append(record)
+        order = {name: index for index, name in enumerate(options.group_names())}
+        for path in sorted(sections, key=lambda p: order.get(p.rsplit(" / ", 1)[-1], -1)):
+            with formatter.section(f"{path} options" if path else "Options"):
+                for option in sections[path]:
+                    _format_option(formatter, option)
+        if others:
+            with formatter.section("Other options"):
+                formatter.write_dl(others)
+
+
+def _format_option(formatter, option: options.Option) -> None:
+    names = ("-" + option.flag_shorthand + ", " if option.flag_shorthand else "") + "--"
+    line = f"{names}{option.flag} {METAVARS.get(option.type, option.type)}"
+    if option.env:
+        line += f", ${option.env}"
+    formatter.write_text(line)
+    notes = [(option.help or option.description).strip()]
+    if option.default:
+        notes.append(f"[default: {option.default}]")
+    if not option.acted_on:
+        notes.append("[reported only]")
+    with formatter.indentation():
+        formatter.write_text(" ".join(note for note in notes if note))
 
 
 def _option_flags(command):
-    """Add one click option per registry option that has a flag (so --help lists them all)."""
+    """Add one click option per registry option that has a flag (so --help lists them all).
+    Values stay text here: options.load parses them, so errors read the same from any source."""
     for option in reversed(options.all_options()):
         if not option.flag:
             continue
-        parts = [option.description.strip()]
-        if option.env:
-            parts.append(f"[env: {option.env}]")
-        if option.default:
-            parts.append(f"[default: {option.default}]")
-        if not option.acted_on:
-            parts.append("[reported only]")
         names = ["--" + option.flag]
         if option.flag_shorthand:
             names.append("-" + option.flag_shorthand)
@@ -59,8 +110,10 @@ def _option_flags(command):
         command = click.option(
             *names,
             option.key.replace(".", "__"),
+            cls=RegistryOption,
+            registry=option,
             default=None,
-            help=" ".join(p for p in parts if p),
+            metavar=METAVARS.get(option.type, option.type),
             hidden=option.hidden,
             show_default=False,
             **extra,
@@ -78,10 +131,15 @@ def main():
     """pycoderd: a self-hostable server for the Coder API."""
 
 
-@main.command(context_settings=CONTEXT)
+@main.command(cls=GroupedCommand, context_settings=CONTEXT)
 @_option_flags
 def server(**kwargs):
-    """Migrate the database once, then serve the API with gunicorn."""
+    """Migrate the database once, then serve the API with gunicorn.
+
+    Every option can also be set by its environment variable or in the YAML file named by
+    CODER_CONFIG_PATH. Options marked [reported only] are accepted and shown by
+    GET /api/v2/deployment/config, but pycoderd does nothing with them.
+    """
     from app import db, gunicorn_server, prometheus
     from app.services import users as users_service
     from app.ssh import runner as ssh_runner
@@ -92,7 +150,7 @@ def server(**kwargs):
             # Before anything imports prometheus_client: the workers share this folder.
             prometheus.prepare_multiprocess_dir()
     except options.OptionError as exc:
-        raise CLIError(str(exc)) from None
+        raise option_error(exc, flags) from None
     app = build_app(flags)
     settings = app.config["SETTINGS"]
     # Through the configured logging, so the banner is in the chosen format (JSON included).
@@ -280,7 +338,7 @@ def tokens_create(name, username, lifetime):
     click.echo(new.token)
 
 
-@main.command(context_settings=CONTEXT)
+@main.command(cls=GroupedCommand, context_settings=CONTEXT)
 @_option_flags
 def provisionerd(**kwargs):
     """Run provisioner daemons and the stats collector in the foreground."""

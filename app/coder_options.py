@@ -1095,6 +1095,10 @@ OPTIONS = (
         secret=True,
         annotations=dict(_SECRET),
         acted_on=True,
+        help=(
+            "URL of a PostgreSQL database (postgresql://user:password@host:5432/database). "
+            "If empty, pycoderd uses its embedded SQLite database (--sqlite-path)."
+        ),
     ),
     Option(
         name="Secure Auth Cookie",

@@ -56,3 +56,4 @@ class Option:
     annotations: dict = field(default_factory=dict)
     use_instead: tuple = ()  # names of the options that replace this one
     acted_on: bool = False  # True when pycoderd implements the option's behaviour
+    help: str = ""  # what --help says instead of Coder's description, where pycoderd differs

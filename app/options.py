@@ -33,6 +33,22 @@ def find(name: str) -> Option | None:
     return _BY_KEY.get(name) or _BY_ENV.get(name) or _BY_FLAG.get(name.lstrip("-"))
 
 
+def group_names() -> list[str]:
+    """Every group's name, in the registry's order (Coder's)."""
+    return [group.name for group in GROUPS]
+
+
+def name_as_given(message: str, flags: Mapping) -> str:
+    """An OptionError message naming an option by its environment variable ("CODER_X: …"),
+    renamed to the option's flag ("--x: …") when the value came from that flag (`flags` keyed
+    by option key, as `load` takes them)."""
+    name, sep, rest = message.partition(": ")
+    option = _BY_ENV.get(name)
+    if sep and option is not None and option.flag and option.key in flags:
+        return f"--{option.flag}: {rest}"
+    return message
+
+
 def group_path(option: Option) -> list:
     """The option's groups, outermost first."""
     path = []
