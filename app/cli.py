@@ -358,6 +358,47 @@ def provisionerd(**kwargs):
     background.run_loops(app, stop, loops=background.PROVISIONER_LOOPS)
 
 
+@main.command(context_settings=CONTEXT)
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where its files go [default: <instance>/starter].",
+)
+@click.option(
+    "--registry-address",
+    default="127.0.0.1:5000",
+    show_default=True,
+    help="The registry's loopback host:port.",
+)
+@click.option(
+    "--network",
+    type=click.Choice(["host", "bridge"]),
+    default="host",
+    show_default=True,
+    help="CODER_WORKSPACE_NETWORK to suggest (bridge needs netavark and iptables).",
+)
+def starter(folder, registry_address, network):
+    """Serve a first workspace's needs offline: a loopback registry (Debian's docker-registry)
+    holding a starter image built from this machine's packages (busybox, bash, rsync), and
+    Podman's Docker API socket. Prints the server's settings; runs until Ctrl-C."""
+    import threading
+
+    from flask import Flask
+
+    from app.provisioner import background
+    from app.starter import run
+
+    root = Path(folder) if folder else Path(Flask("app").instance_path) / "starter"
+    stop = threading.Event()
+    background.stop_on_signals(stop)
+    try:
+        run.run(root, registry_address, network, lambda line: click.echo(line), stop)
+    except (run.StarterError, OSError, RuntimeError) as exc:
+        raise CLIError(f"starter: {exc}") from None
+
+
 @main.group(context_settings=CONTEXT)
 def openapi():
     """The OpenAPI documents."""

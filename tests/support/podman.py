@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from app.provisioner import background
+from app.starter import podman as engine
 from tests.support import processes
 from tests.support.live_server import free_port
 
@@ -30,14 +30,7 @@ IN_CI = os.environ.get("CI") == "true"
 INSTALL_HINT = "needs Debian packages podman, runc and uidmap (run .ci/services.sh as root)"
 LABEL = "com.coder.workspace_id"
 ROOT_PREFIX = "pycoderd-test-podman-"
-
-
-def missing_tools() -> list[str]:
-    return [
-        tool
-        for tool in ("podman", "runc")
-        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists()
-    ]
+missing_tools = engine.missing_tools
 
 
 def require_tools() -> None:
@@ -65,36 +58,13 @@ class Podman:
     def __init__(self, root: Path, insecure_registries=()):
         self.root = root
         self.socket = root / "podman.sock"
-        self.url = f"unix://{self.socket}"
+        self.url = engine.socket_url(root)
         self.insecure_registries = list(insecure_registries)
         self.process: subprocess.Popen | None = None
-        self.env = {key: value for key, value in os.environ.items() if key != "DOCKER_HOST"} | {
-            "CONTAINERS_CONF": str(root / "containers.conf"),
-            "CONTAINERS_REGISTRIES_CONF": str(root / "registries.conf"),
-            "CONTAINERS_STORAGE_CONF": str(root / "storage.conf"),
-        }
+        self.env = engine.process_env(root)
 
     def _write_config(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "containers.conf").write_text(
-            "[containers]\n"
-            'default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
-            "[engine]\n"
-            'runtime = "runc"\n'
-            'cgroup_manager = "cgroupfs"\n'
-            'events_logger = "file"\n'
-            f'tmp_dir = "{self.root / "tmp"}"\n'
-        )
-        registries = ["unqualified-search-registries = []\n"]
-        for host in self.insecure_registries:
-            registries.append(f'[[registry]]\nlocation = "{host}"\ninsecure = true\n')
-        (self.root / "registries.conf").write_text("\n".join(registries))
-        (self.root / "storage.conf").write_text(
-            "[storage]\n"
-            'driver = "vfs"\n'
-            f'graphroot = "{self.root / "storage"}"\n'
-            f'runroot = "{self.root / "run"}"\n'
-        )
+        engine.write_config(self.root, self.insecure_registries)
 
     def podman(self, *args: str, check: bool = True, timeout: float = 120) -> str:
         result = subprocess.run(
@@ -112,7 +82,7 @@ class Podman:
         self._write_config()
         log = open(self.root / "service.log", "wb")  # noqa: SIM115 - closed with the process
         self.process = processes.start(
-            ["podman", "system", "service", "--time=0", self.url],
+            engine.service_command(self.root),
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

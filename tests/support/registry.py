@@ -8,18 +8,16 @@ Fixtures (enabled for every test through `pytest_plugins` in tests/conftest.py):
 
 `registry.push_image("team/app", "latest", files={"/etc/hello": "hi"})` builds a small image
 (busybox-static with its applets in /bin, an /etc/os-release, then the given files as a layer on
-top), pushes blobs and manifest through the distribution API and returns the manifest digest.
-Nothing is downloaded; the registry serves plain HTTP, so Podman needs it marked insecure.
+top), pushes blobs and manifest through the distribution API (app/starter/oci.py, which builds the
+offline starter image the same way) and returns the manifest digest. Nothing is downloaded; the
+registry serves plain HTTP, so Podman needs it marked insecure.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import gzip
-import hashlib
 import http.server
-import io
 import json
 import os
 import re
@@ -27,7 +25,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import tarfile
 import threading
 import time
 import urllib.parse
@@ -37,21 +34,14 @@ from pathlib import Path
 import pytest
 import requests
 
+from app.starter import oci
+from app.starter.oci import OCI_INDEX, OCI_MANIFEST
 from tests.support import processes
 from tests.support.live_server import free_port
 
 DOCKER_REGISTRY = "/usr/bin/docker-registry"
-BUSYBOX = "/bin/busybox"
+BUSYBOX = oci.BUSYBOX
 HOW_TO_GET = "install Debian's docker-registry and busybox-static (bash .ci/services.sh)"
-
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 DEFAULT_OS_RELEASE = (
     'PRETTY_NAME="Busybox Test Linux 1.0"\n'
@@ -62,69 +52,6 @@ DEFAULT_OS_RELEASE = (
 
 def available() -> bool:
     return os.access(DOCKER_REGISTRY, os.X_OK) and os.access(BUSYBOX, os.X_OK)
-
-
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def _tar_layer(entries: list[tarfile.TarInfo], contents: dict[str, bytes]) -> bytes:
-    """An uncompressed layer tar; reproducible (fixed mtimes, sorted order)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for info in entries:
-            data = contents.get(info.name)
-            tar.addfile(info, io.BytesIO(data) if data is not None else None)
-    return buffer.getvalue()
-
-
-def _dir(name: str) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
-    return info
-
-
-def _file(name: str, size: int, mode: int = 0o644) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = size, mode, 0
-    return info
-
-
-def files_layer(files: dict[str, bytes | str]) -> bytes:
-    """An uncompressed layer tar holding `files` (absolute paths) and their parent directories."""
-    contents = {}
-    dirs = set()
-    for path, data in files.items():
-        name = path.lstrip("/")
-        contents[name] = data.encode() if isinstance(data, str) else data
-        parts = name.split("/")[:-1]
-        for i in range(1, len(parts) + 1):
-            dirs.add("/".join(parts[:i]))
-    entries = [_dir(d) for d in sorted(dirs)]
-    entries += [_file(name, len(data)) for name, data in sorted(contents.items())]
-    return _tar_layer(entries, contents)
-
-
-_busybox_cache: dict[str, bytes] = {}
-
-
-def busybox_layer() -> bytes:
-    """/bin/busybox with every applet as a symlink in /bin, plus /tmp, /root, /home."""
-    if "layer" not in _busybox_cache:
-        binary = Path(BUSYBOX).read_bytes()
-        applets = subprocess.run(
-            [BUSYBOX, "--list"], capture_output=True, text=True, check=True
-        ).stdout.split()
-        entries = [_dir("bin"), _file("bin/busybox", len(binary), 0o755)]
-        for applet in sorted(set(applets) - {"busybox"}):
-            link = tarfile.TarInfo(f"bin/{applet}")
-            link.type, link.linkname, link.mode, link.mtime = tarfile.SYMTYPE, "busybox", 0o777, 0
-            entries.append(link)
-        for name in ("etc", "home", "root", "tmp"):
-            entries.append(_dir(name))
-        entries[-1].mode = 0o1777
-        _busybox_cache["layer"] = _tar_layer(entries, {"bin/busybox": binary})
-    return _busybox_cache["layer"]
 
 
 def _b64url(data: bytes) -> str:
@@ -282,47 +209,19 @@ class Registry:
             self.issuer.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
+    @property
+    def pusher(self) -> oci.Pusher:
+        return oci.Pusher(self.url, self.auth, self._session)
+
     def _request(self, method: str, path: str, **kwargs) -> requests.Response:
-        response = self._session.request(
-            method, f"{self.url}{path}", auth=self.auth, timeout=30, **kwargs
-        )
-        if response.status_code >= 400:
-            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:300]}")
-        return response
+        return self.pusher.request(method, path, **kwargs)
 
     def push_blob(self, repo: str, data: bytes) -> str:
-        """Upload a blob (monolithic POST+PUT) unless the registry has it; return its digest."""
-        digest = _digest(data)
-        head = self._session.head(
-            f"{self.url}/v2/{repo}/blobs/{digest}", auth=self.auth, timeout=30
-        )
-        if head.status_code == 200:
-            return digest
-        started = self._request("POST", f"/v2/{repo}/blobs/uploads/")
-        location = started.headers["Location"]
-        if location.startswith("/"):
-            location = self.url + location
-        separator = "&" if "?" in location else "?"
-        response = self._session.put(
-            f"{location}{separator}digest={digest}",
-            data=data,
-            headers={"Content-Type": "application/octet-stream"},
-            auth=self.auth,
-            timeout=60,
-        )
-        if response.status_code != 201:
-            raise RuntimeError(f"blob upload: {response.status_code} {response.text[:300]}")
-        return digest
+        """Upload a blob unless the registry has it; return its digest."""
+        return self.pusher.push_blob(repo, data)
 
     def push_manifest(self, repo: str, reference: str, manifest: dict, media_type: str) -> str:
-        body = json.dumps(manifest, sort_keys=True).encode()
-        self._request(
-            "PUT",
-            f"/v2/{repo}/manifests/{reference}",
-            data=body,
-            headers={"Content-Type": media_type},
-        )
-        return _digest(body)
+        return self.pusher.push_manifest(repo, reference, manifest, media_type)
 
     def push_image(
         self,
@@ -342,42 +241,12 @@ class Registry:
         """
         raw_layers = []
         if busybox:
-            raw_layers.append(busybox_layer())
+            raw_layers.append(oci.busybox_layer())
         if os_release is not None:
-            raw_layers.append(files_layer({"/etc/os-release": os_release}))
+            raw_layers.append(oci.files_layer({"/etc/os-release": os_release}))
         if files:
-            raw_layers.append(files_layer(files))
-        layer_type = DOCKER_LAYER if docker else OCI_LAYER
-        layers = []
-        for raw in raw_layers:
-            blob = gzip.compress(raw, mtime=0)
-            layers.append(
-                {"mediaType": layer_type, "digest": self.push_blob(repo, blob), "size": len(blob)}
-            )
-        config = {
-            "architecture": "amd64",
-            "os": "linux",
-            "created": "2024-01-01T00:00:00Z",
-            "config": {
-                "Cmd": cmd or ["/bin/sh"],
-                "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-            },
-            "rootfs": {"type": "layers", "diff_ids": [_digest(raw) for raw in raw_layers]},
-            "history": [{"created": "2024-01-01T00:00:00Z"} for _ in raw_layers],
-        }
-        config_blob = json.dumps(config, sort_keys=True).encode()
-        media_type = DOCKER_MANIFEST if docker else OCI_MANIFEST
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": media_type,
-            "config": {
-                "mediaType": DOCKER_CONFIG if docker else OCI_CONFIG,
-                "digest": self.push_blob(repo, config_blob),
-                "size": len(config_blob),
-            },
-            "layers": layers,
-        }
-        return self.push_manifest(repo, tag, manifest, media_type)
+            raw_layers.append(oci.files_layer(files))
+        return self.pusher.push_image(repo, tag, raw_layers, cmd or ["/bin/sh"], docker=docker)
 
     def push_index(self, repo: str, tag: str, manifest_digests: list[str]) -> str:
         """Push an OCI image index (amd64/linux entries) over already pushed manifests."""
