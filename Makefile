@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 ADDRESS ?= 127.0.0.1:3000
 SSH_ADDRESS ?= 127.0.0.1:2222
 
-.PHONY: run test test-sqlite test-postgres lint openapi bench clean
+.PHONY: run starter test test-sqlite test-postgres lint openapi bench clean
 
 # `make run` installs what serving needs; the test extras (pytest, Playwright, schemathesis,
 # ruff...) come with the first target that needs them ($(STAMP)).
@@ -26,6 +26,10 @@ run: $(SERVE_STAMP)
 	$(VENV)/bin/pycoderd db upgrade
 	CODER_HTTP_ADDRESS=$${CODER_HTTP_ADDRESS:-$(ADDRESS)} \
 	CODER_SSH_ADDRESS=$${CODER_SSH_ADDRESS-$(SSH_ADDRESS)} $(VENV)/bin/pycoderd server
+
+# A loopback registry holding a starter image, and Podman's API socket (README: the first workspace).
+starter: $(SERVE_STAMP)
+	$(VENV)/bin/pycoderd starter
 
 # The whole suite on SQLite, then again on PostgreSQL when one answers (always under CI=true).
 # Both runs happen whatever the first one's outcome; both are reported; either failing fails.
