@@ -13,7 +13,7 @@ SSH_ADDRESS ?= 127.0.0.1:2222
 # `make run` installs what serving needs; the test extras (pytest, Playwright, schemathesis,
 # ruff...) come with the first target that needs them ($(STAMP)).
 $(SERVE_STAMP): setup.cfg setup.py
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)  # new, or cut short
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e .
 	touch $(SERVE_STAMP)

@@ -337,7 +337,7 @@ def start(
     raise RuntimeError(f"docker-registry did not start: {(root / 'registry.log').read_text()}")
 
 
-def _require_available() -> None:
+def require_available() -> None:
     if available():
         return
     if os.environ.get("CI") == "true":
@@ -348,7 +348,7 @@ def _require_available() -> None:
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory):
     """An open docker-registry on loopback for the whole session."""
-    _require_available()
+    require_available()
     running = start(tmp_path_factory.mktemp("registry"))
     yield running
     running.stop()
@@ -357,7 +357,7 @@ def registry(tmp_path_factory):
 @pytest.fixture(scope="session")
 def auth_registry(tmp_path_factory):
     """A docker-registry with htpasswd (basic) auth; credentials on the object."""
-    _require_available()
+    require_available()
     running = start(
         tmp_path_factory.mktemp("auth-registry"),
         username="pusher",
@@ -370,7 +370,7 @@ def auth_registry(tmp_path_factory):
 @pytest.fixture(scope="session")
 def token_registry(tmp_path_factory):
     """A docker-registry with bearer-token auth; its token service is `registry.issuer`."""
-    _require_available()
+    require_available()
     running = start(
         tmp_path_factory.mktemp("token-registry"),
         username="puller",
