@@ -220,7 +220,9 @@ def test_one_gateway_process_whose_host_key_survives_restarts(app, tmp_path, pg_
         shown = ssh.keyscan("127.0.0.1", port)
         with db.database.connection_context():
             assert shown == SSHHostKey.get().public_key
-        assert "SSH gateway listening on 127.0.0.1:" in (tmp_path / "server.out").read_text()
+        # The start banner goes through the configured log (CODER_LOGGING_HUMAN: server.log).
+        banner = (tmp_path / "server.out").read_text() + (tmp_path / "server.log").read_text()
+        assert "SSH gateway listening on 127.0.0.1:" in banner
         # One process serves SSH, whatever the number of workers, and only it holds the socket.
         children = _descendants(server.process.pid)
         gateways = [pid for pid in children if b"app.ssh.runner" in _cmdline(pid)]
