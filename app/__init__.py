@@ -10,7 +10,18 @@ from pathlib import Path
 from flask import Flask, g, request
 from flask.sessions import NullSession, SessionInterface
 
-from app import buildinfo, db, errors, http_headers, logs, options, prometheus, ratelimit, swagger
+from app import (
+    buildinfo,
+    db,
+    errors,
+    http_headers,
+    logs,
+    options,
+    prometheus,
+    ratelimit,
+    swagger,
+    websocket_server,
+)
 from app.api import fields, smorest
 from app.api import v0 as api_v0
 from app.api import v2 as api_v2
@@ -58,6 +69,8 @@ def create_app(config: dict | None = None) -> Flask:
         check_origins(settings["proxy_trusted_origins"])
     except ValueError as exc:
         raise options.OptionError(f"CODER_PROXY_TRUSTED_ORIGINS: {exc}") from None
+    # pycoderd's own WebSockets (wsep, watch-update) run once Flask has answered their handshake.
+    websocket_server.init_app(app)
     # Dev URL hosts are proxied before any routing; trusted proxy headers are applied first;
     # every request, API or dev URL, gets its access line.
     app.wsgi_app = app.extensions["devurl_proxy"] = DevURLProxy(app.wsgi_app, app)

@@ -1586,4 +1586,35 @@ OPTIONS = (
         group="pycoderd",
         acted_on=True,
     ),
+    Option(
+        name="WebSocket Limit",
+        key="pycoderd.websocket_limit",
+        type="int",
+        description=(
+            "Most of pycoderd's own WebSockets (command execution, build watching) one server "
+            "worker serves at once; each holds a thread of its own while it is open. Further "
+            "ones are answered 503."
+        ),
+        flag="websocket-limit",
+        env="CODER_WEBSOCKET_LIMIT",
+        yaml="websocketLimit",
+        default="16",
+        group="pycoderd",
+        acted_on=True,
+    ),
+    Option(
+        name="WebSocket Idle Timeout",
+        key="pycoderd.websocket_idle_timeout",
+        type="duration",
+        description=(
+            "A command execution WebSocket that carries no data either way for this long is "
+            "closed and its command ended. 0 keeps idle sessions open."
+        ),
+        flag="websocket-idle-timeout",
+        env="CODER_WEBSOCKET_IDLE_TIMEOUT",
+        yaml="websocketIdleTimeout",
+        default="1h",
+        group="pycoderd",
+        acted_on=True,
+    ),
 )

@@ -6,6 +6,7 @@ import logging
 
 from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import WebsocketMismatch
 
 log = logging.getLogger("pycoderd.errors")
 
@@ -66,6 +67,10 @@ class Conflict(APIError):
 
 class PreconditionFailed(APIError):
     status, code, message = 412, "precondition", "Precondition failed."
+
+
+class UpgradeRequired(APIError):
+    status, code, message = 426, "upgrade_required", "This route speaks WebSocket only."
 
 
 class PayloadTooLarge(APIError):
@@ -130,12 +135,23 @@ def from_http_exception(exc: HTTPException) -> APIError:
         return PayloadTooLarge()
     if exc.code == 429:
         return RateLimited(getattr(exc, "description", None) or RateLimited.message)
+    if isinstance(exc, WebsocketMismatch):
+        if _upgrading():
+            return BadRequest("This route does not speak WebSocket.")
+        return UpgradeRequired(
+            detail="Open it with a WebSocket client.", headers={"Upgrade": "websocket"}
+        )
     if exc.code == 400:
         return BadRequest(data.get("message") or "Bad request.")
     error = APIError(getattr(exc, "description", None) or exc.name)
     error.status = exc.code or 500
     error.code = (exc.name or "error").lower().replace(" ", "_")
     return error
+
+
+def _upgrading() -> bool:
+    """Is this request a WebSocket opening handshake?"""
+    return request.headers.get("Upgrade", "").strip().lower() == "websocket"
 
 
 def api_version(path: str) -> str:

@@ -39,8 +39,11 @@ def gunicorn_options(settings) -> dict:
         "bind": settings["http_address"],
         "workers": max(1, settings["pycoderd.workers"]),
         "worker_class": "gthread",
-        # 8 for requests, plus one per dev URL WebSocket relay a worker may hold.
-        "threads": 8 + max(0, settings["pycoderd.devurl_websocket_limit"]),
+        # 8 for requests, plus one per WebSocket a worker may hold (dev URL relays, and its own:
+        # wsep, watch-update).
+        "threads": 8
+        + max(0, settings["pycoderd.devurl_websocket_limit"])
+        + max(0, settings["pycoderd.websocket_limit"]),
         "timeout": 120,
         "graceful_timeout": 10,
         "accesslog": None,
@@ -48,7 +51,7 @@ def gunicorn_options(settings) -> dict:
         "forwarded_allow_ips": "",
         "secure_scheme_headers": {},
         "proc_name": "pycoderd",
-        # Dev URL WebSocket relays hold worker threads: they end when the worker stops.
+        # WebSockets hold worker threads: they end when the worker stops (both kinds watch it).
         "post_worker_init": websocket.watch_worker,
     }
 

@@ -331,6 +331,8 @@ def _check(settings: Settings) -> None:
         "pycoderd.workers",
         "pycoderd.devurl_websocket_limit",
         "pycoderd.devurl_websocket_idle_timeout",
+        "pycoderd.websocket_limit",
+        "pycoderd.websocket_idle_timeout",
     ):
         if key in settings and settings[key] < 0:
             raise OptionError(f"{_BY_KEY[key].env}: must not be negative")

@@ -10,6 +10,7 @@ from app.api.v0 import (
     registries,
     root,
     users,
+    workspace_sockets,
     workspaces,
 )
 
@@ -29,6 +30,8 @@ BLUEPRINTS = (
     organizations.blp,
     workspaces.blp,
     workspaces.environments_blp,
+    workspace_sockets.wsep_blp,
+    workspace_sockets.watch_blp,
     devurls.blp,
     images.blp,
     registries.blp,
