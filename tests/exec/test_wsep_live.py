@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from contextlib import ExitStack
 
 import pytest
@@ -64,9 +63,20 @@ class Wsep:
         return pid
 
     def stdin(self, data: bytes) -> None:
+        """Send in the Go client's chunks, taking the output that came meanwhile after each:
+        this client's send holds the lock its reader needs, so it must not block on a server
+        that is waiting for its output to be read."""
         room = MAX_MESSAGE - len(STDIN) - 1
         for i in range(0, len(data), room):
             self.ws.send(STDIN + b"\n" + data[i : i + room])
+            self.drain()
+
+    def drain(self) -> None:
+        while True:
+            try:
+                self._one(timeout=0)
+            except TimeoutError:
+                return
 
     def close_stdin(self) -> None:
         self.ws.send(CLOSE_STDIN)
@@ -125,10 +135,9 @@ def test_commands_run_in_the_workspace(exec_server, wsep):
     data = os.urandom(1024 * 1024)
     session = wsep(workspace_id, token)
     session.start("cat", stdin=True)
-    sender = threading.Thread(target=lambda: (session.stdin(data), session.close_stdin()))
-    sender.start()
+    session.stdin(data)
+    session.close_stdin()
     assert session.exit_code() == 0
-    sender.join(30)
     assert len(session.out["stdout"]) == len(data) and session.out["stdout"] == data
     assert session.out["stderr"] == b""
 
