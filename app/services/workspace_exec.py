@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from app import errors
 from app.db import database
 from app.models import Workspace
-from app.services import audit
+from app.models.base import utcnow
+from app.services import audit, devurls
 from app.services.context import Caller
 
 RESOURCE = "environment"
@@ -71,8 +72,8 @@ def record_connect(caller: Caller, session: ExecTarget) -> None:
 
 
 def mark_used(session: ExecTarget) -> None:
-    """The workspace is in use (a session opened, or is still open).
-
-    TO WIRE: call app.services.activity (the `classic` engineer's activity service, e.g.
-    `mark_workspace_used`) here once it is on main; until then sessions do not count as use.
-    """
+    """The workspace is in use (a session opened, or is still open); its user is active today."""
+    # Interim, as the SSH gateway does: the dev URL proxy's bookkeeping, until
+    # app.services.activity (the activity service) is on main.
+    with database.connection_context():
+        devurls.record_visit(session.workspace_id, session.user_id, utcnow())

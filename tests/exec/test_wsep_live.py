@@ -173,6 +173,10 @@ def test_commands_run_in_the_workspace(exec_server, wsep):
     assert session.exit_code() == 127
     assert b"no-such-program" in session.out["stderr"]
 
+    # The sessions used the workspace.
+    used = exec_server.api("GET", f"/api/v0/workspaces/{workspace_id}", token).json()
+    assert used["last_connection_at"] is not None and used["last_opened_at"] is not None
+
     # Each session is audited as the owner's connect to the workspace.
     with db.database.connection_context():
         entries = list(AuditLog.select().where(AuditLog.action == "connect"))
