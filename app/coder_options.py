@@ -1598,7 +1598,7 @@ OPTIONS = (
         flag="websocket-limit",
         env="CODER_WEBSOCKET_LIMIT",
         yaml="websocketLimit",
-        default="16",
+        default="4",
         group="pycoderd",
         acted_on=True,
     ),
