@@ -24,7 +24,6 @@ import select
 import threading
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from flask import Response, current_app
 from websockets.datastructures import Headers
@@ -33,7 +32,7 @@ from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from app import auth, errors
+from app import auth, csrf, errors
 from app.devurls import websocket as relay
 
 log = logging.getLogger("pycoderd.websocket")
@@ -41,7 +40,6 @@ log = logging.getLogger("pycoderd.websocket")
 CHUNK = 64 * 1024
 LINGER_SECONDS = 5.0  # after our close frame: how long the client gets to answer it
 POLL_SECONDS = 1.0  # the longest wait between checks of the worker stopping
-DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
 def stopping() -> bool:
@@ -108,28 +106,16 @@ def accept(request, handler: Callable[[Connection], None], max_size: int) -> Tak
     return Takeover(sock, response, handler, max_size, places)
 
 
-def _origin(url: str) -> tuple[str, str, int] | None:
-    try:
-        parts = urlsplit(url.strip())
-        scheme, port = parts.scheme.lower(), parts.port
-    except ValueError:
-        return None
-    if scheme not in DEFAULT_PORTS or not parts.hostname:
-        return None
-    secure = scheme in ("https", "wss")
-    return ("https" if secure else "http"), parts.hostname.lower(), port or DEFAULT_PORTS[scheme]
-
-
 def _check_origin(request) -> None:
     """Cookie-authenticated handshakes sent by a browser must come from our own origin."""
     sent = request.headers.get("Origin")
     if sent is None or not (request.cookies.get(auth.SESSION_COOKIE) or "").strip():
         return
     own = {
-        _origin(f"{request.scheme}://{request.host}"),
-        _origin(current_app.config["SETTINGS"]["access_url"] or ""),
+        csrf.origin_of(f"{request.scheme}://{request.host}"),
+        csrf.origin_of(current_app.config["SETTINGS"]["access_url"] or ""),
     } - {None}
-    if _origin(sent) not in own:
+    if csrf.origin_of(sent) not in own:
         raise errors.Forbidden(
             detail="A WebSocket opened with the session cookie must come from this "
             f'deployment\'s own origin, not "{sent[:200]}". Clients: send the token in the '
