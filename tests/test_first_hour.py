@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.backend("sqlite"), pytest.mark.podman]
 def test_readme_has_the_first_hour_blocks():
     roles = [role for role, _ in first_hour.blocks((REPO / "README.md").read_text())]
     assert roles.count("starter") == 1 and roles.count("server") == 1
+    assert roles.count("shell") == 1
     assert roles.count("") >= 1
     # The blocks are the first screen: before the reference's table of contents.
     readme = (REPO / "README.md").read_text()
@@ -69,7 +70,7 @@ def _venv(clone: Path) -> None:
 def test_readme_first_hour_commands_reach_a_workspace_on(tmp_path):
     podman.require_tools()  # outside CI a missing part skips, under CI=true it fails
     registry.require_available()
-    missing = [tool for tool in ("unshare", "ip", "curl", "make") if not shutil.which(tool)]
+    missing = [tool for tool in ("unshare", "ip", "curl", "make", "ssh") if not shutil.which(tool)]
     assert not missing, f"needs {missing}"
     clone = tmp_path / "clone"
     _copy_checkout(clone)
@@ -102,8 +103,9 @@ def test_readme_first_hour_commands_reach_a_workspace_on(tmp_path):
     assert set(steps) >= {"starter", "server", "steps"}, output
     assert steps["steps"]["status"] == 0, steps["steps"]["output"] + steps["steps"]["errors"]
     assert steps["steps"]["output"].strip().splitlines()[-1] == "ON", steps["steps"]["output"]
-    if "shell" in steps:  # the README's SSH line, once the gateway is on main
-        assert "first-hour-42" in steps["shell"]["output"], steps["shell"]["output"]
+    shell = steps["shell"]  # the README's SSH line: a shell that runs what it is given
+    assert shell["status"] == 0, shell["output"] + shell["errors"]
+    assert "first-hour-42" in shell["output"], shell["output"] + shell["errors"]
     assert report.get("cleanup") == "deleted", report.get("cleanup")
     for step in report["steps"]:
         print(f"{step['role']}: {step['seconds']:.1f}s")

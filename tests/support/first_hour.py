@@ -5,8 +5,8 @@ other address exists, so nothing can be downloaded, and 127.0.0.1:3000 and :5000
 README's fenced blocks marked `sh first-hour:starter` and `sh first-hour:server` run as
 long-lived processes (each in its own session, stopped by process group at the end); the blocks
 marked `sh first-hour` run in order in one bash (variables carry over, any failure stops it);
-a block marked `sh first-hour:shell` (the SSH line, once the gateway is on main) gets a few
-commands on its standard input. The workspace is deleted through the API at the end. REPORT gets
+the block marked `sh first-hour:shell` (the SSH line) gets a few commands on its standard
+input. The workspace is deleted through the API at the end. REPORT gets
 JSON: each step's output, exit status and seconds.
 """
 
