@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import http_load, proxy, scale, workspaces
+from bench import cli_load, http_load, proxy, scale, workspaces
 
 
 def main() -> None:
@@ -13,6 +13,7 @@ def main() -> None:
     proxy.main()
     workspaces.main()
     scale.main()
+    cli_load.main()
 
 
 if __name__ == "__main__":
