@@ -25,7 +25,6 @@ import datetime as dt
 import os
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,7 +35,7 @@ from pathlib import Path
 import requests
 
 from bench import report
-from bench.http_load import free_port, stop
+from bench.http_load import start, stop
 from bench.scale import PG_URL, _pg_admin, _pg_answers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,29 +233,6 @@ def _summary(results) -> dict:
     }
 
 
-def _serve(env: dict) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**env, "CODER_HTTP_ADDRESS": f"127.0.0.1:{port}"}
-    pin = ["taskset", "-c", "0"] if (os.cpu_count() or 1) >= 2 else []
-    process = subprocess.Popen(
-        pin + [sys.executable, "-m", "bench.serve", "pycoderd"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            requests.get(url + "/healthz", timeout=1)
-            return process, url
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    stop(process)
-    raise RuntimeError("pycoderd did not start")
-
-
 def run_backend(backend: str, rates: list[int], step: float, small: bool, workdir: Path) -> dict:
     from app import create_app, db
     from bench import scale_seed
@@ -290,7 +266,8 @@ def run_backend(backend: str, rates: list[int], step: float, small: bool, workdi
         seed_seconds = time.perf_counter() - started
         if hasattr(db.database.obj, "close_all"):
             db.database.obj.close_all()
-        process, url = _serve(env)
+        pin = ("taskset", "-c", "0") if (os.cpu_count() or 1) >= 2 else ()
+        process, url = start("pycoderd", env, pin)
         probe = requests.post(
             url + "/api/private/metrics/usage/push",
             timeout=10,

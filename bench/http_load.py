@@ -98,11 +98,12 @@ def seed(env: dict) -> str:
     return token
 
 
-def start(kind: str, env: dict) -> tuple[subprocess.Popen, str]:
+def start(kind: str, env: dict, prefix: tuple = ()) -> tuple[subprocess.Popen, str]:
+    """Serve `kind` (bench.serve) on a free port, its command after `prefix` (e.g. taskset)."""
     port = free_port()
     env = {**env, "CODER_HTTP_ADDRESS": f"127.0.0.1:{port}"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.serve", kind],
+        [*prefix, sys.executable, "-m", "bench.serve", kind],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -110,7 +111,7 @@ def start(kind: str, env: dict) -> tuple[subprocess.Popen, str]:
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
+    for _ in range(300):
         try:
             requests.get(url + "/healthz", timeout=1)
             return process, url
