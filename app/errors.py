@@ -211,6 +211,14 @@ def unexpected(exc: Exception) -> APIError:
     if _is_database_unavailable(exc):
         log.error("database unavailable: %s", exc)
         return Unavailable("The database is unavailable. Try again shortly.")
+    if _is_unique_violation(exc):
+        # Services check names first; two requests racing past the check meet the unique
+        # index, and the later one is told what it would have been told a moment later.
+        log.info("unique index refused a write: %s", exc)
+        return Conflict(
+            "Another request took that name (or email) first.",
+            detail="Choose another, or retry to see what holds it.",
+        )
     return APIError()
 
 
@@ -234,6 +242,20 @@ def _is_database_unavailable(exc: Exception) -> bool:
     if any(type(cause).__module__.startswith("psycopg2") for cause in _causes(exc)):
         return True
     return any(marker in str(exc).lower() for marker in _SQLITE_UNAVAILABLE)
+
+
+def _is_unique_violation(exc: Exception) -> bool:
+    """A unique index refused the write (SQLite's message, PostgreSQL's SQLSTATE 23505)."""
+    from peewee import IntegrityError
+
+    if not isinstance(exc, IntegrityError):
+        return False
+    for cause in _causes(exc):
+        if getattr(cause, "pgcode", None) == "23505":
+            return True
+        if str(cause).startswith("UNIQUE constraint failed"):
+            return True
+    return False
 
 
 def _causes(exc: BaseException, depth: int = 6):

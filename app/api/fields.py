@@ -38,3 +38,27 @@ class Text(ma.fields.String):
         if "\x00" in text:
             raise ma.ValidationError("must not contain NUL characters")
         return text
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT64_ERROR = f"must be a 64-bit integer ({INT64_MIN} to {INT64_MAX})"
+
+
+class Integer(ma.fields.Integer):
+    """An integer that fits in 64 bits (what SQLite's INTEGER and PostgreSQL's bigint hold):
+    every integer argument and field is one; 99999999999999999999 is a 400, not the database's
+    OverflowError. The range is a validator too, so the documents show it."""
+
+    def __init__(self, *args, validate=None, **kwargs):
+        if validate is None:
+            validate = []
+        elif callable(validate):
+            validate = [validate]
+        int64 = ma.validate.Range(min=INT64_MIN, max=INT64_MAX, error=INT64_ERROR)
+        super().__init__(*args, validate=[int64, *validate], **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        number = super()._deserialize(value, attr, data, **kwargs)
+        if number is not None and not INT64_MIN <= number <= INT64_MAX:
+            raise ma.ValidationError(INT64_ERROR)  # alone, before the field's own ranges
+        return number

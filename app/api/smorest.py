@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import http
-import json
 
 import flask_smorest
 import marshmallow as ma
@@ -12,6 +11,7 @@ from webargs import core
 from webargs.flaskparser import FlaskParser
 
 from app import auth, errors
+from app.api import json_body
 from app.api.schemas import Schema
 
 # Every route accepts a token from any of these (app/auth.py); an operation lists them as
@@ -30,17 +30,6 @@ SECURITY_SCHEMES = {version: {n: _SCHEMES[n] for n in names} for version, names 
 SECURITY = {version: [{name: []} for name in names] for version, names in _ORDER.items()}
 
 
-def _has_nul(value) -> bool:
-    """Does a JSON value hold a NUL character anywhere (PostgreSQL text cannot store one)?"""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
-
-
 class Parser(FlaskParser):
     """Coder answers 400 to bad input, and reads JSON bodies whatever the Content-Type says."""
 
@@ -55,10 +44,7 @@ class Parser(FlaskParser):
         data = req.get_data(cache=True)
         if not data.strip():
             return core.missing
-        loaded = json.loads(data)
-        if _has_nul(loaded):
-            raise errors.BadRequest("Request body must not contain NUL characters.")
-        return loaded
+        return json_body.loads(data)
 
     def load_querystring(self, req, schema):
         if any("\x00" in key + value for key, value in req.args.items(multi=True)):

@@ -5,6 +5,7 @@ from flask import current_app, g, redirect
 from flask.views import MethodView
 
 from app import auth
+from app.api.fields import Integer
 from app.api.schemas import Schema
 from app.api.smorest import Blueprint
 from app.devurls import hosts
@@ -40,7 +41,7 @@ def _valid_name(value):
 class DevURLSchema(Schema):
     id = ma.fields.String(dump_only=True)
     url = ma.fields.Method("_url", dump_only=True, metadata={"description": "Empty w/o wildcard"})
-    port = ma.fields.Integer()
+    port = Integer()
     access = ma.fields.String(metadata={"enum": list(ACCESS_LEVELS)})
     name = ma.fields.String(allow_none=True)
     scheme = ma.fields.String(metadata={"enum": list(devurls.SCHEMES)})
@@ -60,13 +61,13 @@ class _DevURLBodySchema(Schema):
 
 
 class DevURLCreateSchema(_DevURLBodySchema):
-    port = ma.fields.Integer(required=True, validate=ma.validate.Range(1, 65535))
+    port = Integer(required=True, validate=ma.validate.Range(1, 65535))
     access = ma.fields.String(load_default="PRIVATE", validate=ma.validate.OneOf(ACCESS_LEVELS))
     scheme = ma.fields.String(load_default="http", validate=ma.validate.OneOf(devurls.SCHEMES))
 
 
 class DevURLUpdateSchema(_DevURLBodySchema):
-    port = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(1, 65535))
+    port = Integer(allow_none=True, validate=ma.validate.Range(1, 65535))
     access = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(ACCESS_LEVELS))
     scheme = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(devurls.SCHEMES))
 

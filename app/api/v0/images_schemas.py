@@ -7,7 +7,7 @@ import json
 import marshmallow as ma
 from marshmallow import validate
 
-from app.api.fields import Text, Timestamp
+from app.api.fields import Integer, Text, Timestamp
 from app.api.schemas import Schema
 from app.api.v0.workspaces_schemas import WorkspaceSchema
 
@@ -54,7 +54,7 @@ class ImageSchema(Schema):
     default_tag = ma.fields.Nested(ImageTagSchema, attribute="default_tag_row", allow_none=True)
     default_cpu_cores = ma.fields.Float()
     default_memory_gb = ma.fields.Float()
-    default_disk_gb = ma.fields.Integer()
+    default_disk_gb = Integer()
     deprecated = ma.fields.Boolean()
     created_at = Timestamp()
     updated_at = Timestamp()
@@ -102,7 +102,7 @@ class ImageCreateSchema(Schema):
     tag = Text(load_default="latest", validate=validate.Length(min=1, max=128))
     default_cpu_cores = ma.fields.Float(validate=CPU, allow_none=True)
     default_memory_gb = ma.fields.Float(validate=MEMORY, allow_none=True)
-    default_disk_gb = ma.fields.Integer(validate=DISK, allow_none=True)
+    default_disk_gb = Integer(validate=DISK, allow_none=True)
     description = Text(validate=validate.Length(max=4096), allow_none=True)
     url = Text(validate=validate.Length(max=1024), allow_none=True)
 
@@ -119,7 +119,7 @@ class ImageUpdateSchema(Schema):
     url = Text(validate=validate.Length(max=1024), allow_none=True)
     default_cpu_cores = ma.fields.Float(validate=CPU, allow_none=True)
     default_memory_gb = ma.fields.Float(validate=MEMORY, allow_none=True)
-    default_disk_gb = ma.fields.Integer(validate=DISK, allow_none=True)
+    default_disk_gb = Integer(validate=DISK, allow_none=True)
     deprecated = ma.fields.Boolean(allow_none=True)
     default_tag = Text(validate=validate.Length(min=1, max=128), allow_none=True)
 

@@ -4,7 +4,7 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from app import auth
-from app.api.fields import Timestamp
+from app.api.fields import Integer, Timestamp
 from app.api.schemas import Schema
 from app.api.smorest import Blueprint
 from app.api.v0.schemas import OrganizationMemberSchema
@@ -25,11 +25,11 @@ class OrganizationSchema(Schema):
     description = ma.fields.String()
     default = ma.fields.Boolean(attribute="is_default")
     members = ma.fields.List(ma.fields.Nested(OrganizationMemberSchema))
-    workspace_count = ma.fields.Integer()
+    workspace_count = Integer()
     resource_namespace = ma.fields.String()
     created_at = Timestamp()
     updated_at = Timestamp()
-    auto_off_threshold = ma.fields.Integer(
+    auto_off_threshold = Integer(
         attribute="auto_off_threshold_ms", metadata={"description": "milliseconds"}
     )
     cpu_provisioning_rate = ma.fields.Float()
@@ -44,7 +44,7 @@ class OrganizationUpdateSchema(Schema):
     description = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=1024))
     default = ma.fields.Boolean(allow_none=True)
     resource_namespace = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=255))
-    auto_off_threshold = ma.fields.Integer(
+    auto_off_threshold = Integer(
         allow_none=True,
         attribute="auto_off_threshold_ms",
         validate=ma.validate.Range(min=0, max=10 * 365 * 86400 * 1000),

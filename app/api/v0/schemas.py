@@ -2,7 +2,7 @@
 
 import marshmallow as ma
 
-from app.api.fields import Timestamp
+from app.api.fields import Integer, Timestamp
 from app.api.schemas import Schema
 
 
@@ -74,12 +74,12 @@ class OrganizationMemberSchema(UserSchema):
 
 
 class AuditQueryArgsSchema(Schema):
-    limit = ma.fields.Integer(
+    limit = Integer(
         load_default=50,
         validate=ma.validate.Range(min=1, max=1000),
         metadata={"description": "Entries per page (1-1000)"},
     )
-    offset = ma.fields.Integer(
+    offset = Integer(
         load_default=0,
         validate=ma.validate.Range(min=0),
         metadata={"description": "Entries to skip"},
@@ -98,8 +98,8 @@ class AuditQueryArgsSchema(Schema):
     user_id = ma.fields.String(
         validate=ma.validate.Length(max=36), metadata={"description": "Acting user's id or `me`"}
     )
-    range_start = ma.fields.Integer(metadata={"description": "From this Unix time (inclusive)"})
-    range_end = ma.fields.Integer(metadata={"description": "Before this Unix time (exclusive)"})
+    range_start = Integer(metadata={"description": "From this Unix time (inclusive)"})
+    range_end = Integer(metadata={"description": "Before this Unix time (exclusive)"})
     output_format = ma.fields.String(
         data_key="format",
         load_default="json",
@@ -121,7 +121,7 @@ class AuditEntrySchema(Schema):
     resource_id = ma.fields.String()
     resource_target = ma.fields.String()
     diff = ma.fields.Dict(metadata={"description": 'field -> {"old", "new"}; secrets ******'})
-    status_code = ma.fields.Integer()
+    status_code = Integer()
     request_id = ma.fields.String()
 
 
@@ -139,7 +139,7 @@ class ActiveUsersQueryArgsSchema(Schema):
 
 class ActiveUsersBucketSchema(Schema):
     time = Timestamp(metadata={"description": "Start of the bucket"})
-    count = ma.fields.Integer(metadata={"description": "Distinct users active in the bucket"})
+    count = Integer(metadata={"description": "Distinct users active in the bucket"})
 
 
 class ActiveUsersSchema(Schema):

@@ -2,7 +2,7 @@
 
 import marshmallow as ma
 
-from app.api.fields import Text, Timestamp
+from app.api.fields import Integer, Text, Timestamp
 from app.api.schemas import Schema
 
 
@@ -14,10 +14,10 @@ class WorkspaceStatSchema(Schema):
     )
     stat_error = ma.fields.String()
     cpu_usage = ma.fields.Float(metadata={"description": "CPU cores in use"})
-    memory_total = ma.fields.Integer(metadata={"description": "bytes"})
-    memory_usage = ma.fields.Integer(metadata={"description": "bytes"})
-    disk_total = ma.fields.Integer(metadata={"description": "bytes"})
-    disk_used = ma.fields.Integer(metadata={"description": "bytes"})
+    memory_total = Integer(metadata={"description": "bytes"})
+    memory_usage = Integer(metadata={"description": "bytes"})
+    disk_total = Integer(metadata={"description": "bytes"})
+    disk_used = Integer(metadata={"description": "bytes"})
 
 
 class RebuildMessageSchema(Schema):
@@ -38,8 +38,8 @@ class WorkspaceSchema(Schema):
     last_built_at = Timestamp(allow_none=True)
     cpu_cores = ma.fields.Float()
     memory_gb = ma.fields.Float()
-    disk_gb = ma.fields.Integer()
-    gpus = ma.fields.Integer()
+    disk_gb = Integer()
+    gpus = Integer()
     updating = ma.fields.Boolean(metadata={"description": "a build is queued or running"})
     latest_stat = ma.fields.Nested(WorkspaceStatSchema)
     rebuild_messages = ma.fields.List(ma.fields.Nested(RebuildMessageSchema))
@@ -47,7 +47,7 @@ class WorkspaceSchema(Schema):
     updated_at = Timestamp()
     last_opened_at = Timestamp(allow_none=True)
     last_connection_at = Timestamp(allow_none=True)
-    auto_off_threshold = ma.fields.Integer(metadata={"description": "milliseconds"})
+    auto_off_threshold = Integer(metadata={"description": "milliseconds"})
     use_container_vm = ma.fields.Boolean()
     resource_pool_id = ma.fields.String()
 
@@ -75,10 +75,10 @@ class WorkspaceCreateSchema(Schema):
     memory_gb = ma.fields.Float(
         load_default=0, validate=MEMORY, metadata={"description": "0: the image's default"}
     )
-    disk_gb = ma.fields.Integer(
+    disk_gb = Integer(
         load_default=0, validate=DISK, metadata={"description": "0: the image's default"}
     )
-    gpus = ma.fields.Integer(load_default=0, validate=GPUS)
+    gpus = Integer(load_default=0, validate=GPUS)
     for_user_id = Text(load_default=None, metadata={"description": "site managers and admins only"})
 
 
@@ -89,8 +89,8 @@ class WorkspaceUpdateSchema(Schema):
     image_tag = Text(allow_none=True)
     cpu_cores = ma.fields.Float(allow_none=True, validate=CPU)
     memory_gb = ma.fields.Float(allow_none=True, validate=MEMORY)
-    disk_gb = ma.fields.Integer(allow_none=True, validate=DISK)
-    gpus = ma.fields.Integer(allow_none=True, validate=GPUS)
+    disk_gb = Integer(allow_none=True, validate=DISK)
+    gpus = Integer(allow_none=True, validate=GPUS)
 
 
 class WorkspaceQueryArgsSchema(Schema):
@@ -123,7 +123,7 @@ class BuildLogQueryArgsSchema(Schema):
 
 
 class WorkspacesConfigSchema(Schema):
-    auto_off_threshold = ma.fields.Integer(
+    auto_off_threshold = Integer(
         allow_none=True,
         validate=THRESHOLD,
         metadata={"description": "milliseconds; the default for new workspaces, 0 = never"},
@@ -134,7 +134,5 @@ class WorkspacesConfigSchema(Schema):
     max_memory_gb = ma.fields.Float(
         allow_none=True, validate=MEMORY, metadata={"description": "0: no cap"}
     )
-    max_disk_gb = ma.fields.Integer(
-        allow_none=True, validate=DISK, metadata={"description": "0: no cap"}
-    )
+    max_disk_gb = Integer(allow_none=True, validate=DISK, metadata={"description": "0: no cap"})
     updated_at = Timestamp(dump_only=True)

@@ -5,7 +5,7 @@ from flask import current_app
 from flask.views import MethodView
 
 from app import auth, options, rbac
-from app.api.fields import Timestamp
+from app.api.fields import Integer, Timestamp
 from app.api.schemas import Schema
 from app.api.smorest import Blueprint
 from app.services import deployment
@@ -88,21 +88,21 @@ class LatencySchema(Schema):
 
 
 class WorkspaceStatsSchema(Schema):
-    pending = ma.fields.Integer()
-    building = ma.fields.Integer()
-    running = ma.fields.Integer()
-    failed = ma.fields.Integer()
-    stopped = ma.fields.Integer()
+    pending = Integer()
+    building = Integer()
+    running = Integer()
+    failed = Integer()
+    stopped = Integer()
     connection_latency_ms = ma.fields.Nested(LatencySchema)
-    rx_bytes = ma.fields.Integer()
-    tx_bytes = ma.fields.Integer()
+    rx_bytes = Integer()
+    tx_bytes = Integer()
 
 
 class SessionCountSchema(Schema):
-    vscode = ma.fields.Integer()
-    ssh = ma.fields.Integer()
-    jetbrains = ma.fields.Integer()
-    reconnecting_pty = ma.fields.Integer()
+    vscode = Integer()
+    ssh = Integer()
+    jetbrains = Integer()
+    reconnecting_pty = Integer()
 
 
 class DeploymentStatsSchema(Schema):

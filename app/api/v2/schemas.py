@@ -2,7 +2,7 @@
 
 import marshmallow as ma
 
-from app.api.fields import Timestamp
+from app.api.fields import Integer, Timestamp
 from app.api.schemas import Schema
 
 # v2 shows each stored site role under Coder's v2 names.
@@ -58,7 +58,7 @@ class APIKeySchema(Schema):
     login_type = ma.fields.String(metadata={"enum": ["password", "token"]})
     scope = ma.fields.String(metadata={"enum": ["all", "application_connect"]})
     token_name = ma.fields.Function(lambda key: key.token_name or "", metadata={"type": "string"})
-    lifetime_seconds = ma.fields.Integer()
+    lifetime_seconds = Integer()
 
 
 class APIKeyWithOwnerSchema(APIKeySchema):

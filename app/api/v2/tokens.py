@@ -4,6 +4,7 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from app import auth, errors
+from app.api.fields import Integer
 from app.api.schemas import Schema
 from app.api.smorest import Blueprint
 from app.api.v2.schemas import APIKeySchema, APIKeyWithOwnerSchema, GenerateAPIKeyResponseSchema
@@ -15,8 +16,7 @@ NANOSECONDS = 1_000_000_000
 
 
 class CreateTokenRequestSchema(Schema):
-    lifetime = ma.fields.Integer(
-        validate=ma.validate.Range(min=-(2**63), max=2**63 - 1),
+    lifetime = Integer(
         load_default=0,
         metadata={"description": "nanoseconds; 0 = 30 days"},
     )
@@ -29,7 +29,7 @@ class TokensQueryArgsSchema(Schema):
 
 
 class TokenConfigSchema(Schema):
-    max_token_lifetime = ma.fields.Integer(metadata={"description": "nanoseconds"})
+    max_token_lifetime = Integer(metadata={"description": "nanoseconds"})
 
 
 def _owner(user):
