@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import jsonify, request
+from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import WebsocketMismatch
 
@@ -179,9 +180,13 @@ def body_v2(error: APIError) -> dict:
     return body
 
 
+def envelope(error: APIError, path: str) -> dict:
+    """The error's body in the envelope of the API version `path` belongs to."""
+    return body_v2(error) if api_version(path) == "v2" else body_v0(error)
+
+
 def render(error: APIError):
-    build = body_v2 if api_version(request.path) == "v2" else body_v0
-    response = jsonify(build(error))
+    response = jsonify(envelope(error, request.path))
     response.status_code = error.status
     for name, value in error.headers.items():
         if value:
@@ -211,6 +216,8 @@ def unexpected(exc: Exception) -> APIError:
     if _is_database_unavailable(exc):
         log.error("database unavailable: %s", exc)
         return Unavailable("The database is unavailable. Try again shortly.")
+    if _is_bad_framing(exc):
+        return BadRequest("The request body is badly framed.", detail=str(exc))
     if _is_unique_violation(exc):
         # Services check names first; two requests racing past the check meet the unique
         # index, and the later one is told what it would have been told a moment later.
@@ -242,6 +249,12 @@ def _is_database_unavailable(exc: Exception) -> bool:
     if any(type(cause).__module__.startswith("psycopg2") for cause in _causes(exc)):
         return True
     return any(marker in str(exc).lower() for marker in _SQLITE_UNAVAILABLE)
+
+
+def _is_bad_framing(exc: Exception) -> bool:
+    """gunicorn found the body's framing broken (a bad chunk size, a missing terminator) while
+    the app read it: the client's fault."""
+    return isinstance(exc, ParseException)
 
 
 def _is_unique_violation(exc: Exception) -> bool:

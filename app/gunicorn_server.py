@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import uuid
+from http import HTTPStatus
 
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
 
-from app import logs, prometheus
+from app import buildinfo, errors, logs, prometheus
 from app.devurls import websocket
 from app.provisioner import background
 from app.ssh import runner as ssh_runner
@@ -29,6 +34,77 @@ class PycoderdServer(BaseApplication):
         return create_app({"OPTION_FLAGS": self.flags})
 
 
+# What gunicorn refuses before the app sees the request, said as pycoderd says it.
+_GUNICORN_MESSAGES = {
+    400: "Bad request: it is not HTTP that pycoderd can read.",
+    414: "The request line is too long.",
+    431: "The request's headers are too large, or too many.",
+}
+
+
+class Worker(ThreadWorker):
+    """gunicorn's gthread worker, answering the requests gunicorn itself refuses (oversized
+    headers, long request lines, bad framing) in JSON, not gunicorn's HTML page.
+
+    gunicorn still decides the status, logs the refusal and writes the access line; only the
+    answer it writes is replaced. The envelope is the path's API version when the request line
+    was read, else v2's `{"message": ...}` (like every coderd answer)."""
+
+    def handle_error(self, req, client, addr, exc):
+        written = _Written()
+        super().handle_error(req, written, addr, exc)
+        status = written.status()
+        if status is None:  # nothing was written: nothing to replace
+            return
+        req = req or getattr(exc, "req", None)  # a bad header's request line was read
+        path = getattr(req, "path", None) or "/api/v2"
+        try:
+            util.write_nonblock(client, error_response(status, path, exc))
+        except Exception:
+            self.log.debug("Failed to send error message.")
+
+
+class _Written:
+    """Stands in for the client's socket while gunicorn writes its error page."""
+
+    def __init__(self):
+        self.data = b""
+
+    def gettimeout(self):
+        return 0.0  # so gunicorn writes with sendall, without touching blocking mode
+
+    def sendall(self, data):
+        self.data += data
+
+    def status(self) -> int | None:
+        parts = self.data.split(b"\r\n", 1)[0].split(b" ")
+        return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+def error_response(status: int, path: str, exc: Exception) -> bytes:
+    """A complete HTTP/1.1 response (the connection closes after it) for a refused request."""
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    if status >= 500:
+        error = errors.APIError()  # gunicorn logged it; the client learns nothing more
+    else:
+        message = _GUNICORN_MESSAGES.get(status, f"{phrase}.")
+        error = errors.APIError(message, detail=str(exc))
+        error.code = phrase.lower().replace(" ", "_")
+    error.status = status
+    body = json.dumps(errors.envelope(error, path)).encode() + b"\n"
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "X-Content-Type-Options: nosniff\r\n"
+        f"X-Coder-Build-Version: {buildinfo.version()}\r\n"
+        f"X-Coder-Request-Id: {uuid.uuid4()}\r\n"
+        "\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
 def gunicorn_options(settings) -> dict:
     return {
         # gunicorn's own lines in pycoderd's formats and destinations (app/logs.py).
@@ -38,7 +114,7 @@ def gunicorn_options(settings) -> dict:
         "control_socket_disable": True,
         "bind": settings["http_address"],
         "workers": max(1, settings["pycoderd.workers"]),
-        "worker_class": "gthread",
+        "worker_class": Worker,  # gthread, answering in JSON what gunicorn refuses
         # 8 for requests, plus one per WebSocket a worker may hold (dev URL relays, and its own:
         # wsep, watch-update).
         "threads": 8
