@@ -35,7 +35,6 @@ log = logging.getLogger("pycoderd.exec")
 MAX_MESSAGE = 64_000  # the protocol's message size, both ways
 START_TIMEOUT = 30.0  # seconds for the client's start message
 BUFFER = 256 * 1024  # per direction: stop reading a side while this much waits for the other
-ACTIVITY_SECONDS = 60.0  # how often an open session marks its workspace used
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 
@@ -114,7 +113,7 @@ class Session:
         self.last_data = time.monotonic()
 
     def __call__(self, conn: websocket_server.Connection) -> None:
-        engine = process = None
+        engine = process = used = None
         try:
             first, *rest = self._first_messages(conn)
             if first is None:
@@ -130,14 +129,16 @@ class Session:
                 conn.close(1011, str(exc))
                 return
             self.stdin_allowed = spec.stdin
-            workspace_exec.mark_used(self.target)
+            used = workspace_exec.open_session(self.target)
             conn.send_binary(_header({"type": "pid", "pid": process.pid}))
             for message in rest:
                 self._handle(message, process)
-            self._relay(conn, process)
+            self._relay(conn, process, used)
         except ProtocolViolation as exc:
             conn.close(1008, str(exc))
         finally:
+            if used is not None:
+                self._quietly(workspace_exec.close_session, used)
             if process is not None:
                 process.close()
             if engine is not None:
@@ -175,11 +176,10 @@ class Session:
             raise ProtocolViolation("one command per connection")
         # Other types are ignored, as wsep does.
 
-    def _relay(self, conn: websocket_server.Connection, process: ExecProcess) -> None:
+    def _relay(self, conn: websocket_server.Connection, process: ExecProcess, used) -> None:
         selector = selectors.DefaultSelector()
         output_done = False
         stdin_closed = False
-        next_activity = time.monotonic() + ACTIVITY_SECONDS
         pause = 0.01  # between exit-status polls once the output has ended
         try:
             while True:
@@ -190,9 +190,8 @@ class Session:
                 if self.idle and now - self.last_data >= self.idle:
                     conn.close(1000, "idle")
                     return
-                if now >= next_activity:
-                    workspace_exec.mark_used(self.target)
-                    next_activity = now + ACTIVITY_SECONDS
+                if used.beat_due:
+                    self._quietly(workspace_exec.beat, used)
                 if self.close_stdin and not self.stdin and not stdin_closed:
                     process.close_stdin()
                     stdin_closed = True
@@ -234,6 +233,14 @@ class Session:
                             conn.flush()
         finally:
             selector.close()
+
+    @staticmethod
+    def _quietly(function, *args) -> None:
+        """Bookkeeping that must not end the command when the database is briefly away."""
+        try:
+            function(*args)
+        except Exception:
+            log.exception("wsep: %s failed", function.__name__)
 
     def _feed(self, process: ExecProcess) -> None:
         try:

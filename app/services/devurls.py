@@ -18,7 +18,7 @@ from app.devurls import hosts, tickets
 from app.models import APIKey, DevURL, ProxyTrafficSample, User, Workspace
 from app.models.base import utcnow
 from app.models.devurls import ACCESS_LEVELS
-from app.services import addresses, api_keys, audit
+from app.services import activity, addresses, audit
 from app.services.context import Caller
 
 SCHEMES = ("http", "https")
@@ -405,13 +405,8 @@ def _insert_traffic_sql() -> str:
 
 
 def record_visit(workspace_id: str, visitor_id: str | None, now: dt.datetime) -> None:
-    """The workspace was opened and connected to now; the visitor was active today."""
-    with database.atomic():
-        Workspace.update(last_opened_at=now, last_connection_at=now).where(
-            Workspace.id == workspace_id
-        ).execute()
-        if visitor_id:
-            api_keys.record_activity(visitor_id, now.date())
+    """A dev URL request: the workspace is used (app.services.activity), the visitor active."""
+    activity.mark_used(workspace_id, visitor_id, now)
 
 
 def ticket_redirect(user: User, key_id: str, target: str, wildcard, secret: str) -> str:

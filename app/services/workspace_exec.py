@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from app import errors
 from app.db import database
 from app.models import Workspace
-from app.models.base import utcnow
-from app.services import audit, devurls
+from app.services import activity, audit
 from app.services.context import Caller
 
 RESOURCE = "environment"
@@ -71,9 +70,19 @@ def record_connect(caller: Caller, session: ExecTarget) -> None:
         )
 
 
-def mark_used(session: ExecTarget) -> None:
-    """The workspace is in use (a session opened, or is still open); its user is active today."""
-    # Interim, as the SSH gateway does: the dev URL proxy's bookkeeping, until
-    # app.services.activity (the activity service) is on main.
+def open_session(session: ExecTarget) -> activity.Session:
+    """The command runs: its workspace is used until it ends (app.services.activity)."""
     with database.connection_context():
-        devurls.record_visit(session.workspace_id, session.user_id, utcnow())
+        return activity.open_session(session.workspace_id, session.user_id, "wsep")
+
+
+def beat(used: activity.Session) -> None:
+    """The command still runs: keep its workspace used."""
+    if used.beat_due:
+        with database.connection_context():
+            used.beat()
+
+
+def close_session(used: activity.Session) -> None:
+    with database.connection_context():
+        used.close()

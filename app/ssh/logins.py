@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 from app.db import database
 from app.models import User, Workspace
-from app.models.base import utcnow
-from app.services import audit, devurls, workspaces
+from app.services import activity, audit, workspaces
 from app.services.context import Caller
 
 RESOURCE = "environment"
@@ -104,11 +103,22 @@ def target(login: Login, login_name: str, key_blob: bytes, network: str) -> Targ
     return Target(container_id=workspace.container_id, address=address)
 
 
-def mark_used(login: Login) -> None:
-    """An open SSH connection uses its workspace (and its user is active today)."""
-    # Interim: the dev URL proxy's bookkeeping, until app.services.activity lands on main.
+def open_session(login: Login) -> activity.Session:
+    """An authenticated SSH connection uses its workspace until it closes (activity service)."""
     with database.connection_context():
-        devurls.record_visit(login.workspace_id, login.user_id, utcnow())
+        return activity.open_session(login.workspace_id, login.user_id, "ssh")
+
+
+def beat(session: activity.Session) -> None:
+    """The connection is still open: keep its workspace used."""
+    if session.beat_due:
+        with database.connection_context():
+            session.beat()
+
+
+def close_session(session: activity.Session) -> None:
+    with database.connection_context():
+        session.close()
 
 
 def audit_connect(login: Login, ip: str, client_version: str, connection_id: str) -> None:

@@ -11,12 +11,14 @@ import asyncio
 import logging
 import re
 import signal
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import asyncssh
 
 from app.provisioner import engine as engines
+from app.services import activity
 from app.ssh import logins
 
 log = logging.getLogger("pycoderd.ssh")
@@ -28,7 +30,7 @@ ACCEPTED_ENV = re.compile(r"LANG|LANGUAGE|LC_[A-Z_]+|TZ|COLORTERM|NO_COLOR|GIT_P
 # The destinations of `ssh -L` that mean "the workspace itself"; the connection goes to the
 # workspace's own address (its container's IP on a bridge, 127.0.0.1 on the host network).
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "ip6-localhost", "0.0.0.0"})
-CHECK_SECONDS = 60.0  # how often an open connection marks its workspace used and is re-checked
+CHECK_SECONDS = 60.0  # how often an open connection's access is re-checked
 CONNECT_SECONDS = 30.0  # a forwarded connection's connect to the workspace
 
 
@@ -153,6 +155,7 @@ class Connection(asyncssh.SSHServer):
         self.key_blob = b""
         self.sessions: set[Session] = set()
         self._checker: asyncio.Task | None = None
+        self.activity = None  # app.services.activity.Session once logged in
 
     # --- connection and authentication ------------------------------------------------------
 
@@ -166,6 +169,13 @@ class Connection(asyncssh.SSHServer):
         self.gateway.connections.discard(self)
         if self._checker is not None:
             self._checker.cancel()
+        if self.activity is not None:
+            # Idleness counts from the end of the connection (run in the pool, not awaited).
+            try:
+                self.gateway.executor.submit(self._close_activity, self.activity)
+            except RuntimeError:  # the gateway stopped: its pool takes no more work
+                pass
+            self.activity = None
         if self.login is not None:
             log.info("ssh %s: %s from %s disconnected", self.id, self.login_name, self.peer)
 
@@ -192,12 +202,19 @@ class Connection(asyncssh.SSHServer):
         self._checker = self.conn.create_task(self._check_periodically())
 
     async def _check_periodically(self) -> None:
-        """Record the connection (audit, activity), then re-check it every minute."""
+        """Record the connection (audit, activity), keep its workspace used while it stays open
+        (app.services.activity's heartbeat) and re-check its access every minute."""
         client = self.conn.get_extra_info("client_version") or ""
         await self._quietly(logins.audit_connect, self.login, self.peer, client, self.id)
+        self.activity = await self._quietly(logins.open_session, self.login)
+        next_check = time.monotonic() + CHECK_SECONDS
         while True:
-            await self._quietly(logins.mark_used, self.login)
-            await asyncio.sleep(CHECK_SECONDS)
+            await asyncio.sleep(min(activity.HEARTBEAT_SECONDS, CHECK_SECONDS))
+            if self.activity is not None:
+                await self._quietly(logins.beat, self.activity)
+            if time.monotonic() < next_check:
+                continue
+            next_check = time.monotonic() + CHECK_SECONDS
             allowed = await self._quietly(
                 logins.still_allowed, self.login, self.login_name, self.key_blob
             )
@@ -213,6 +230,12 @@ class Connection(asyncssh.SSHServer):
         except Exception:
             log.exception("ssh %s: %s failed", self.id, function.__name__)
             return None
+
+    def _close_activity(self, session) -> None:
+        try:
+            logins.close_session(session)
+        except Exception:
+            log.exception("ssh %s: recording the end of the connection failed", self.id)
 
     def close(self, reason: str) -> None:
         if self.conn is not None:

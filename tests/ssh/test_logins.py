@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from app import db
-from app.models import AuditLog, Workspace
+from app.models import AuditLog, UserActivity, Workspace
 from app.services import ssh_keys
 from app.services import users as users_service
 from app.services.context import Caller
@@ -87,7 +87,7 @@ def test_a_connection_is_audited_and_marks_its_workspace_used(app):
     workspace = make_workspace(owner, name="box")
     login = logins.authorize("owner-box", blob(owner))
     logins.audit_connect(login, "127.0.0.1", "SSH-2.0-OpenSSH_9.2p1", "conn-1")
-    logins.mark_used(login)
+    session = logins.open_session(login)
     with db.database.connection_context():
         entry = AuditLog.get(AuditLog.action == "connect")
         assert (entry.user_id, entry.resource_type, entry.resource_id) == (
@@ -97,7 +97,12 @@ def test_a_connection_is_audited_and_marks_its_workspace_used(app):
         )
         assert (entry.resource_target, entry.ip, entry.request_id) == ("box", "127.0.0.1", "conn-1")
         assert entry.user_agent == "SSH-2.0-OpenSSH_9.2p1"
-        assert Workspace.get_by_id(workspace.id).last_connection_at is not None
+        used = Workspace.get_by_id(workspace.id)
+        assert used.last_connection_at is not None and used.last_opened_at is not None
+        assert UserActivity.get(UserActivity.user_id == owner.id).day == used.last_opened_at.date()
+    logins.close_session(session)
+    with db.database.connection_context():
+        assert Workspace.get_by_id(workspace.id).last_connection_at > used.last_connection_at
     admin = make_token(make_user("site-admin", username="admin"))
     response = app.test_client().get(
         "/api/v0/audit?action=connect", headers={"Session-Token": admin}

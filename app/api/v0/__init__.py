@@ -37,6 +37,7 @@ BLUEPRINTS = (
     registries.blp,
     audit.blp,
     metrics.blp,
+    metrics.usage_blp,
 )
 
 

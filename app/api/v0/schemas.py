@@ -147,3 +147,19 @@ class ActiveUsersSchema(Schema):
     start = Timestamp()
     end = Timestamp()
     data = ma.fields.List(ma.fields.Nested(ActiveUsersBucketSchema))
+
+
+class UsagePushSchema(Schema):
+    class Meta:
+        unknown = ma.EXCLUDE  # what other client versions add is no reason to refuse the push
+
+    source = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=64),
+        metadata={"description": "What reports the activity (`coder-cli`, an editor...)"},
+    )
+    workspace_id = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=64),
+        metadata={"description": "Your workspace"},
+    )
