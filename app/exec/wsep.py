@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from app import websocket_server
 from app.provisioner.engine import STDERR, EngineError, ExecProcess, ExecSpec
-from app.services import workspace_exec
+from app.services import activity, workspace_exec
 
 log = logging.getLogger("pycoderd.exec")
 
@@ -129,7 +129,8 @@ class Session:
                 conn.close(1011, str(exc))
                 return
             self.stdin_allowed = spec.stdin
-            used = workspace_exec.open_session(self.target)
+            used = activity.Session(self.target.workspace_id, self.target.user_id, "wsep")
+            self._quietly(used.beat)
             conn.send_binary(_header({"type": "pid", "pid": process.pid}))
             for message in rest:
                 self._handle(message, process)
@@ -138,7 +139,7 @@ class Session:
             conn.close(1008, str(exc))
         finally:
             if used is not None:
-                self._quietly(workspace_exec.close_session, used)
+                self._quietly(used.close)
             if process is not None:
                 process.close()
             if engine is not None:
@@ -191,7 +192,7 @@ class Session:
                     conn.close(1000, "idle")
                     return
                 if used.beat_due:
-                    self._quietly(workspace_exec.beat, used)
+                    self._quietly(used.beat)
                 if self.close_stdin and not self.stdin and not stdin_closed:
                     process.close_stdin()
                     stdin_closed = True

@@ -8,8 +8,6 @@ it stays open), a dev URL request, or a client's activity push (`POST
 An open session marks its workspace used when it opens, every HEARTBEAT_SECONDS while it stays
 open, and when it closes. Auto-off (app.services.auto_off) therefore never sees an open session
 as idle for longer than a heartbeat, and counts idleness from the moment the last one ended.
-
-Callers outside a request (the SSH gateway, a WebSocket's thread) hold the database connection.
 """
 
 from __future__ import annotations
@@ -62,9 +60,9 @@ def push(caller: Caller, workspace_id: str, source: str) -> None:
 class Session:
     """An open SSH connection or wsep command: its workspace stays used while it lasts.
 
-    `open_session` marks the workspace used; the owner calls `beat()` whenever it likes (it
-    writes only when a heartbeat is due) and `close()` once at the end. Every method touches the
-    database: call them with a connection held.
+    The owner calls `beat()` when it opens and then as often as it likes (it writes only when a
+    heartbeat is due) and `close()` once at the end. They run outside
+    requests (the SSH gateway's pool, a WebSocket's thread) and hold a connection of their own.
     """
 
     def __init__(self, workspace_id: str, user_id: str | None, kind: str):
@@ -75,8 +73,8 @@ class Session:
         self._next_beat = 0.0
 
     def _mark(self) -> None:
-        mark_used(self.workspace_id, self.user_id)
-        self._next_beat = time.monotonic() + HEARTBEAT_SECONDS
+        with database.connection_context():
+            mark_used(self.workspace_id, self.user_id)
 
     @property
     def beat_due(self) -> bool:
@@ -85,15 +83,10 @@ class Session:
     def beat(self) -> None:
         if self.beat_due:
             self._mark()
+            self._next_beat = time.monotonic() + HEARTBEAT_SECONDS
 
     def close(self) -> None:
         """The session ended: idleness counts from now."""
         if not self.closed:
             self.closed = True
-            mark_used(self.workspace_id, self.user_id)
-
-
-def open_session(workspace_id: str, user_id: str | None, kind: str) -> Session:
-    session = Session(workspace_id, user_id, kind)
-    session._mark()
-    return session
+            self._mark()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from app import errors
 from app.db import database
 from app.models import Workspace
-from app.services import activity, audit
+from app.services import audit
 from app.services.context import Caller
 
 RESOURCE = "environment"
@@ -68,21 +68,3 @@ def record_connect(caller: Caller, session: ExecTarget) -> None:
             organization_id=session.organization_id,
             status_code=101,
         )
-
-
-def open_session(session: ExecTarget) -> activity.Session:
-    """The command runs: its workspace is used until it ends (app.services.activity)."""
-    with database.connection_context():
-        return activity.open_session(session.workspace_id, session.user_id, "wsep")
-
-
-def beat(used: activity.Session) -> None:
-    """The command still runs: keep its workspace used."""
-    if used.beat_due:
-        with database.connection_context():
-            used.beat()
-
-
-def close_session(used: activity.Session) -> None:
-    with database.connection_context():
-        used.close()

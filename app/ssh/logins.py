@@ -103,22 +103,9 @@ def target(login: Login, login_name: str, key_blob: bytes, network: str) -> Targ
     return Target(container_id=workspace.container_id, address=address)
 
 
-def open_session(login: Login) -> activity.Session:
+def activity_session(login: Login) -> activity.Session:
     """An authenticated SSH connection uses its workspace until it closes (activity service)."""
-    with database.connection_context():
-        return activity.open_session(login.workspace_id, login.user_id, "ssh")
-
-
-def beat(session: activity.Session) -> None:
-    """The connection is still open: keep its workspace used."""
-    if session.beat_due:
-        with database.connection_context():
-            session.beat()
-
-
-def close_session(session: activity.Session) -> None:
-    with database.connection_context():
-        session.close()
+    return activity.Session(login.workspace_id, login.user_id, "ssh")
 
 
 def audit_connect(login: Login, ip: str, client_version: str, connection_id: str) -> None:

@@ -206,12 +206,11 @@ class Connection(asyncssh.SSHServer):
         (app.services.activity's heartbeat) and re-check its access every minute."""
         client = self.conn.get_extra_info("client_version") or ""
         await self._quietly(logins.audit_connect, self.login, self.peer, client, self.id)
-        self.activity = await self._quietly(logins.open_session, self.login)
+        self.activity = logins.activity_session(self.login)
         next_check = time.monotonic() + CHECK_SECONDS
         while True:
+            await self._quietly(self.activity.beat)  # writes when a heartbeat is due
             await asyncio.sleep(min(activity.HEARTBEAT_SECONDS, CHECK_SECONDS))
-            if self.activity is not None:
-                await self._quietly(logins.beat, self.activity)
             if time.monotonic() < next_check:
                 continue
             next_check = time.monotonic() + CHECK_SECONDS
@@ -233,7 +232,7 @@ class Connection(asyncssh.SSHServer):
 
     def _close_activity(self, session) -> None:
         try:
-            logins.close_session(session)
+            session.close()
         except Exception:
             log.exception("ssh %s: recording the end of the connection failed", self.id)
 

@@ -113,23 +113,20 @@ def test_a_session_marks_used_when_it_opens_beats_and_closes(app, monkeypatch):
     workspace = make_workspace(owner, name="dev")
     clock = [1000.0]
     monkeypatch.setattr(activity.time, "monotonic", lambda: clock[0])
-    with db.database.connection_context():
-        session = activity.open_session(workspace.id, owner.id, "ssh")
+    session = activity.Session(workspace.id, owner.id, "ssh")
+    session.beat()  # the first beat is due at once
     opened, _ = _used(workspace.id)
     assert opened is not None and _active_days(owner) == [opened.date()]
     assert not session.beat_due
-    with db.database.connection_context():
-        session.beat()  # not due: no write
+    session.beat()  # not due: no write
     assert _used(workspace.id)[0] == opened
     clock[0] += activity.HEARTBEAT_SECONDS
     assert session.beat_due
-    with db.database.connection_context():
-        session.beat()
+    session.beat()
     beaten, _ = _used(workspace.id)
     assert beaten > opened
-    with db.database.connection_context():
-        session.close()
-        session.close()  # once
+    session.close()
+    session.close()  # once
     closed, _ = _used(workspace.id)
     assert closed > beaten
     assert not session.beat_due

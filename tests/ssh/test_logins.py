@@ -87,7 +87,8 @@ def test_a_connection_is_audited_and_marks_its_workspace_used(app):
     workspace = make_workspace(owner, name="box")
     login = logins.authorize("owner-box", blob(owner))
     logins.audit_connect(login, "127.0.0.1", "SSH-2.0-OpenSSH_9.2p1", "conn-1")
-    session = logins.open_session(login)
+    session = logins.activity_session(login)
+    session.beat()
     with db.database.connection_context():
         entry = AuditLog.get(AuditLog.action == "connect")
         assert (entry.user_id, entry.resource_type, entry.resource_id) == (
@@ -100,7 +101,7 @@ def test_a_connection_is_audited_and_marks_its_workspace_used(app):
         used = Workspace.get_by_id(workspace.id)
         assert used.last_connection_at is not None and used.last_opened_at is not None
         assert UserActivity.get(UserActivity.user_id == owner.id).day == used.last_opened_at.date()
-    logins.close_session(session)
+    session.close()
     with db.database.connection_context():
         assert Workspace.get_by_id(workspace.id).last_connection_at > used.last_connection_at
     admin = make_token(make_user("site-admin", username="admin"))
