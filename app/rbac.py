@@ -95,6 +95,38 @@ def require(user, action: str) -> None:
         raise errors.Forbidden()
 
 
+def permissions(user) -> frozenset:
+    """Every site action the user's site roles allow (SITE_ACTIONS). Site admins and managers
+    also hold every organization action (SITE_OVERRIDES_ORG), so organization roles never make
+    a user outrank them."""
+    roles = frozenset(user.roles)
+    return frozenset(action for action, allowed in SITE_ACTIONS.items() if allowed & roles)
+
+
+def acts_for(actor, target) -> bool:
+    """May `actor` act on `target`'s credentials or account (keys, tokens, SSH key, password,
+    status, roles, name, deletion)? Always on yourself; on another user only when holding every
+    permission they hold: site admin > site manager > site auditor > member, so a manager acts
+    on members, auditors and other managers, never on a site admin."""
+    if actor is None:
+        return False
+    return actor.id == target.id or permissions(target) <= permissions(actor)
+
+
+def require_acts_for(actor, target, action: str) -> None:
+    """The one check of every route that acts on another user: the action's roles
+    (SITE_ACTIONS) and `acts_for`; 403 otherwise. Callers resolve the target's visibility (404)
+    first."""
+    if actor is not None and actor.id == target.id:
+        return
+    require(actor, action)
+    if not acts_for(actor, target):
+        raise errors.Forbidden(
+            "You may not act on a user holding permissions you do not hold.",
+            detail=f'"{target.username}" holds site roles beyond yours.',
+        )
+
+
 def require_visible(user, action: str) -> None:
     """Raise NotFound (404) unless the user may see the object: never leak existence."""
     if not can(user, action):

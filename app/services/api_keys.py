@@ -168,9 +168,9 @@ def record_activity(user_id: str, day: dt.date) -> None:
 
 
 def _require_manage(actor: User, owner: User, action: str = "api_keys:manage_others") -> None:
-    """Your own keys, or (once the owner is visible to you) the action's roles: else 403."""
-    if actor.id != owner.id:
-        rbac.require(actor, action)
+    """Your own keys; another's (once the owner is visible to you) with the action's roles and
+    every permission the owner holds (rbac.require_acts_for): else 403."""
+    rbac.require_acts_for(actor, owner, action)
 
 
 def _name_or_generated(name: str | None) -> str:

@@ -246,11 +246,7 @@ def count() -> int:
 
 
 def _require_may_edit(actor: User, user: User) -> None:
-    if actor.id == user.id:
-        return
-    rbac.require(actor, "users:update_others")
-    if rbac.ADMIN in user.roles and not rbac.can(actor, "users:set_roles"):
-        raise errors.Forbidden("Only site admins may change a site admin.")
+    rbac.require_acts_for(actor, user, "users:update_others")
 
 
 def update(caller: Caller, user: User, changes: dict) -> User:
@@ -324,8 +320,7 @@ def delete(caller: Caller, user: User) -> None:
     rbac.require(actor, "users:delete")
     if actor.id == user.id:
         raise errors.Forbidden("You cannot delete yourself.")
-    if rbac.ADMIN in user.roles and not rbac.can(actor, "users:set_roles"):
-        raise errors.Forbidden("Only site admins may delete a site admin.")
+    rbac.require_acts_for(actor, user, "users:delete")
     with database.atomic():
         if _workspace_count(user):
             raise errors.Conflict(
