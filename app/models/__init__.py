@@ -7,6 +7,7 @@ from app.models.deployment import DeploymentSnapshot
 from app.models.devurls import DevURL, ProxyTrafficSample
 from app.models.images import Image, ImageTag, Registry
 from app.models.organizations import Organization, OrganizationMember
+from app.models.resource_pools import ResourcePool
 from app.models.ssh_host_keys import SSHHostKey
 from app.models.users import User
 from app.models.workspaces import BuildLog, ProvisionerJob, Workspace, WorkspaceConfig
@@ -29,6 +30,7 @@ ALL = (
     WorkspaceConfig,
     DeploymentSnapshot,
     SSHHostKey,
+    ResourcePool,
 )
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "ProvisionerJob",
     "ProxyTrafficSample",
     "Registry",
+    "ResourcePool",
     "SSHHostKey",
     "User",
     "UserActivity",

@@ -13,6 +13,7 @@ from peewee import (
 from app.models.base import BaseModel, DateTimeField, TimestampedModel, UUIDModel, utcnow
 from app.models.images import Image
 from app.models.organizations import Organization
+from app.models.resource_pools import BUILT_IN_ID
 from app.models.users import User
 
 CONTAINER_STATUSES = ("CREATING", "OFF", "ON", "FAILED", "UNKNOWN")
@@ -30,7 +31,7 @@ class Workspace(TimestampedModel):
     gpus = IntegerField(default=0)
     auto_off_threshold_ms = BigIntegerField(default=0)
     use_container_vm = BooleanField(default=False)
-    resource_pool_id = CharField(max_length=64, default="")
+    resource_pool_id = CharField(max_length=64, default=BUILT_IN_ID)  # a ResourcePool's id
     container_id = CharField(max_length=128, default="")
     container_status = CharField(max_length=16, default="CREATING")  # CONTAINER_STATUSES
     # Where the dev URL proxy reaches the running container: 127.0.0.1 on the host network, its
@@ -61,6 +62,7 @@ class Workspace(TimestampedModel):
             (("user", "name"), True),
             (("organization",), False),
             (("container_status",), False),
+            (("resource_pool_id",), False),
         )
 
 

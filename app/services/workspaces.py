@@ -17,7 +17,7 @@ from app.db import database
 from app.models import BuildLog, Image, OrganizationMember, User, Workspace, WorkspaceConfig
 from app.models.base import utcnow
 from app.provisioner import jobs
-from app.services import addresses, audit, organizations
+from app.services import addresses, audit, organizations, resource_pools
 from app.services.context import Caller
 
 RESOURCE = "environment"
@@ -293,6 +293,8 @@ def create(
     disk_gb: int = 0,
     gpus: int = 0,
     for_user_id: str | None = None,
+    resource_pool_id: str | None = None,
+    namespace: str | None = None,
 ) -> Workspace:
     """Create a workspace and queue its first build."""
     viewer = caller.user
@@ -320,6 +322,7 @@ def create(
         if not rbac.can_in_organization(owner, organization.id, "workspaces:create"):
             raise errors.Forbidden("The workspace's owner is not a member of the organization.")
         image = _image_for(viewer, image_id, organization.id)
+        pool_id = resource_pools.for_workspace(owner, resource_pool_id, namespace)
         cpu_cores = cpu_cores or image.default_cpu_cores
         memory_gb = memory_gb or image.default_memory_gb
         disk_gb = disk_gb or image.default_disk_gb
@@ -342,6 +345,7 @@ def create(
             disk_gb=disk_gb,
             gpus=gpus or 0,
             auto_off_threshold_ms=cfg.auto_off_threshold_ms,
+            resource_pool_id=pool_id,
             container_status="CREATING",
         )
         addresses.save_claiming(workspace, "name", force_insert=True)

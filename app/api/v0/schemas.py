@@ -150,9 +150,6 @@ class ActiveUsersSchema(Schema):
 
 
 class UsagePushSchema(Schema):
-    class Meta:
-        unknown = ma.EXCLUDE  # what other client versions add is no reason to refuse the push
-
     source = ma.fields.String(
         required=True,
         validate=ma.validate.Length(min=1, max=64),

@@ -80,6 +80,14 @@ class WorkspaceCreateSchema(Schema):
     )
     gpus = Integer(load_default=0, validate=GPUS)
     for_user_id = Text(load_default=None, metadata={"description": "site managers and admins only"})
+    resource_pool_id = Text(
+        load_default=None,
+        metadata={"description": "GET /api/private/resource-pools; defaults to the built-in pool"},
+    )
+    namespace = Text(
+        load_default=None,
+        metadata={"description": "the pool's `config.default_namespace` (or empty)"},
+    )
 
 
 class WorkspaceUpdateSchema(Schema):
