@@ -27,6 +27,7 @@ from app.api import v0 as api_v0
 from app.api import v2 as api_v2
 from app.devurls.proxy import DevURLProxy
 from app.proxy_headers import TrustedProxyFix, check_origins
+from app.services import audit
 
 FLASK_KEYS = ("TESTING", "DEBUG", "PROPAGATE_EXCEPTIONS", "SERVER_NAME")
 
@@ -114,6 +115,7 @@ def _init_request_hooks(app: Flask) -> None:
 
     @app.before_request
     def _begin():
+        audit.begin_request()
         g.request_id = request.environ[logs.REQUEST_ID_KEY] = str(uuid.uuid4())
         limit = app.config["MAX_CONTENT_LENGTH"]
         if request.content_length is not None and request.content_length > limit:
@@ -122,7 +124,8 @@ def _init_request_hooks(app: Flask) -> None:
             raise errors.NotFound()
 
     @app.after_request
-    def _headers(response):
+    def _headers(response):  # registered first, so run last: the status is final
+        audit.settle_statuses(response.status_code)
         response.headers["X-Coder-Build-Version"] = version
         response.headers["X-Coder-Request-Id"] = g.get("request_id") or str(uuid.uuid4())
         response.headers["X-Content-Type-Options"] = "nosniff"

@@ -1486,6 +1486,23 @@ OPTIONS = (
         acted_on=True,
     ),
     Option(
+        name="Classic API Version",
+        key="pycoderd.classic_api_version",
+        type="string",
+        description=(
+            "The classic Coder release whose API v0 pycoderd follows, reported in the "
+            "coder-version header of GET /api. The classic CLI warns on every command when its "
+            "major.minor differs from this. pycoderd's own version stays in "
+            "X-Coder-Build-Version and /api/v2/buildinfo."
+        ),
+        flag="classic-api-version",
+        env="CODER_CLASSIC_API_VERSION",
+        yaml="classicAPIVersion",
+        default="1.20.0",
+        group="pycoderd",
+        acted_on=True,
+    ),
+    Option(
         name="Rate Limit Storage URL",
         key="pycoderd.rate_limit_storage_url",
         type="string",

@@ -325,6 +325,9 @@ def _check(settings: Settings) -> None:
     network = settings.get("pycoderd.workspace_network")
     if network is not None and network not in ("bridge", "host"):
         raise OptionError(f'CODER_WORKSPACE_NETWORK: "{network}" is not one of bridge, host')
+    classic = settings.get("pycoderd.classic_api_version")
+    if classic is not None and not (classic.strip() and classic.isprintable()):
+        raise OptionError("CODER_CLASSIC_API_VERSION: must be a version such as 1.20.0")
     for key in (
         "rate_limit.api",
         "provisioner.daemons",

@@ -2,6 +2,7 @@
 
 from app import db
 from app.models import APIKey
+from tests import client_types
 from tests.factories import auth_headers, make_token, make_user
 
 
@@ -57,3 +58,27 @@ def test_who_may_mint_for_others(client):
             key = response.json["key"]
             assert client.get("/api/v0/users/me", headers=_v0(key)).json["id"] == target.id
             assert client.get("/api/v2/users/me", headers=auth_headers(key)).json["id"] == target.id
+
+
+def test_a_new_key_was_never_used_until_it_is(client):
+    """coder-sdk's APIToken.LastUsed is a time.Time: never used is its zero time."""
+    user = make_user()
+    headers = _v0(make_token(user))
+    created = client.post(f"/api/v0/api-keys/{user.id}", json={"name": "ci"}, headers=headers)
+    assert created.status_code == 201
+    token = created.json["key"]
+    key_id = token.split("-")[0]
+    listed = client.get(f"/api/v0/api-keys/{user.id}", headers=headers)
+    [fresh] = [key for key in listed.json if key["id"] == key_id]
+    client_types.check(client_types.GO_API_TOKEN, fresh)
+    assert fresh["last_used"] == client_types.GO_ZERO_TIME
+    one = client.get(f"/api/v0/api-keys/{user.id}/{key_id}", headers=headers)
+    assert one.json["last_used"] == client_types.GO_ZERO_TIME
+
+    assert client.get("/api/v0/users/me", headers=_v0(token)).status_code == 200
+    used = client.get(f"/api/v0/api-keys/{user.id}/{key_id}", headers=headers).json
+    client_types.check(client_types.GO_API_TOKEN, used)
+    assert used["last_used"] != client_types.GO_ZERO_TIME
+    with db.database.connection_context():
+        key = APIKey.get_by_id(key_id)
+    assert used["last_used"] == key.last_used.isoformat(timespec="microseconds") + "Z"

@@ -326,3 +326,22 @@ def test_every_filter_is_an_ordered_index_range(app, fields, keyset):
         assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, plan
         assert "TEMP B-TREE" not in plan, plan
         assert not narrowed or "SEARCH" in plan, plan
+
+
+def test_entries_record_the_status_the_client_got(client, admin_headers, quiet_log):
+    """coder-sdk's DeleteOrganization: DELETE /api/v0/orgs/{id} with no body, answered 204."""
+    created = client.post("/api/v0/orgs", json={"name": "short-lived"}, headers=admin_headers)
+    assert created.status_code == 201
+    org_id = created.json["id"]
+    deleted = client.delete(f"/api/v0/orgs/{org_id}", headers=admin_headers)
+    assert deleted.status_code == 204
+    listed = client.get(f"/api/v0/audit?resource_id={org_id}", headers=admin_headers)
+    assert listed.status_code == 200, listed.json
+    statuses = {entry["action"]: entry["status_code"] for entry in listed.json}
+    assert statuses == {"create": 201, "delete": 204}
+    # A refused request's entry, written in its own transaction, keeps the refusal's status.
+    wrong = {"email": "nobody@example.com", "password": "wrong"}
+    assert client.post("/api/v2/users/login", json=wrong).status_code == 401
+    with db.database.connection_context():
+        login = AuditLog.get(AuditLog.action == "login")
+    assert login.status_code == 401

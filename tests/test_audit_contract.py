@@ -118,6 +118,8 @@ def check_writes_one_entry(env: Env, method: str, entry: Audited) -> list[str]:
         problems.append(f"resource_id {row.resource_id!r}, expected {call.resource_id!r}")
     if row.request_id != response.headers.get("X-Coder-Request-Id"):
         problems.append("request_id is not the request's X-Coder-Request-Id")
+    if row.status_code != response.status_code:
+        problems.append(f"status_code {row.status_code}, the client got {response.status_code}")
     return problems
 
 

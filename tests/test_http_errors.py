@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 
+from app import options
 from tests.factories import auth_headers, make_token, make_user
 
 
@@ -23,8 +24,22 @@ def test_healthz(client):
 def test_api_root_has_coder_version(client):
     response = client.get("/api")
     assert response.status_code == 200
-    assert response.headers["coder-version"] == response.json["version"]
+    # The classic release the CLI compares with; pycoderd's own version stays apart.
+    assert response.headers["coder-version"] == "1.20.0"
+    assert response.headers["X-Coder-Build-Version"] == response.json["version"]
     assert client.get("/api/").status_code == 200
+
+
+def test_coder_version_follows_the_classic_api_version_option(make_app):
+    client = make_app(CODER_CLASSIC_API_VERSION="1.19.3").test_client()
+    response = client.get("/api")
+    assert response.headers["coder-version"] == "1.19.3"
+    assert client.get("/api/v2/buildinfo").json["version"] == response.json["version"]
+
+
+def test_classic_api_version_must_be_a_version(make_app):
+    with pytest.raises(options.OptionError, match="CODER_CLASSIC_API_VERSION"):
+        make_app(CODER_CLASSIC_API_VERSION="1.20\n")
 
 
 @pytest.mark.parametrize("path", ["/api/v2/", "/api/v2"])

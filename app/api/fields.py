@@ -30,6 +30,17 @@ class Timestamp(ma.fields.Field):
         return parsed.astimezone(dt.UTC).replace(tzinfo=None)
 
 
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+class ZeroTimestamp(Timestamp):
+    """A Timestamp for clients whose type is Go's `time.Time` (or a string, never null): no time
+    is written as Go's zero time, as coderd's NOT NULL columns hold it."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return ZERO_TIME if value is None else super()._serialize(value, attr, obj, **kwargs)
+
+
 class Text(ma.fields.String):
     """A string input; NUL characters (which no database column can hold) are refused."""
 

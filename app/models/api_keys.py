@@ -23,3 +23,8 @@ class APIKey(BaseModel):
 
     class Meta:
         indexes = ((("user", "token_name"), True),)
+
+    @property
+    def used_at(self):
+        """When the key was last used; None while it never was (last_used = created_at then)."""
+        return None if self.last_used == self.created_at else self.last_used

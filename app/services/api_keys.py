@@ -145,7 +145,7 @@ def touch(key: APIKey, *, ip: str = "", refresh_expiry: bool = True) -> bool:
     activity row. Returns whether anything was written.
     """
     now = utcnow()
-    used = key.last_used != key.created_at
+    used = key.used_at is not None
     if used and now - key.last_used < BOOKKEEPING_INTERVAL and now.date() == key.last_used.date():
         return False
     updates = {APIKey.last_used: now, APIKey.updated_at: now}

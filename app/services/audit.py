@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
+import logging
 from collections.abc import Callable, Mapping
+
+import peewee
 
 from app import prometheus
 from app.db import database
@@ -47,6 +51,14 @@ RESOURCE_TYPES = frozenset(
     }
 )
 RESOURCE_TYPE_ALIASES = {"workspace": "environment"}
+
+log = logging.getLogger("pycoderd.audit")
+
+# The entries written while a request is served, as (id, status written), until its response
+# is made: only then is the status the client gets known (see `settle_statuses`).
+_unsettled: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "audit_unsettled", default=None
+)
 
 
 def is_secret(field: str, secret_fields=SECRET_FIELDS) -> bool:
@@ -108,7 +120,7 @@ def record(
         raise RuntimeError("audit.record must run inside the change's transaction")
     actor = user if user is not None else caller.user
     prometheus.count_audit_write(action, resource_type)
-    return AuditLog.create(
+    entry = AuditLog.create(
         organization_id=organization_id,
         user_id=actor.id if actor is not None else None,
         username=actor.username if actor is not None else "",
@@ -122,6 +134,31 @@ def record(
         status_code=status_code,
         request_id=caller.request_id,
     )
+    unsettled = _unsettled.get()
+    if unsettled is not None:
+        unsettled.append((entry.id, status_code))
+    return entry
+
+
+def begin_request() -> None:
+    """A request begins: its entries wait for `settle_statuses`."""
+    _unsettled.set([])
+
+
+def settle_statuses(status: int) -> None:
+    """The request's response is made: its entries record the status it carries (a service's
+    `status_code` is its guess, e.g. 200 for a DELETE answered 204). Entries of transactions
+    rolled back are gone, and updating them changes nothing."""
+    unsettled = _unsettled.get()
+    _unsettled.set(None)
+    stale = [entry_id for entry_id, written in unsettled or () if written != status]
+    if not stale:
+        return
+    try:
+        with database.atomic():
+            AuditLog.update(status_code=status).where(AuditLog.id.in_(stale)).execute()
+    except peewee.PeeweeException:  # the answer stands; the entries keep the service's status
+        log.exception("could not record status %s on audit entries %s", status, stale)
 
 
 def write(

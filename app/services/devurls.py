@@ -62,7 +62,10 @@ def create(
 
 
 def update(caller: Caller, workspace_id: str, devurl_id: str, **changes) -> DevURL:
-    """Change the given fields (None or absent: unchanged; an empty name: unnamed)."""
+    """Change the given fields (None, absent or an empty name: unchanged).
+
+    An empty name keeps the current one, as the classic CLI sends `"name": ""` when
+    `coder urls create` meets an existing port without `--name`."""
     workspace = workspace_for(caller.user, workspace_id)
     with database.atomic():
         devurl = _get(workspace, devurl_id)
@@ -70,8 +73,8 @@ def update(caller: Caller, workspace_id: str, devurl_id: str, **changes) -> DevU
         for field in ("port", "access", "scheme"):
             if changes.get(field) is not None:
                 setattr(devurl, field, changes[field])
-        if changes.get("name") is not None:
-            devurl.name = changes["name"] or None
+        if changes.get("name"):
+            devurl.name = changes["name"]
         _check(devurl)
         _check_unique(workspace, devurl)
         devurl.updated_at = utcnow()

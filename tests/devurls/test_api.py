@@ -6,6 +6,7 @@ import pytest
 
 from app import db
 from app.models import AuditLog, DevURL
+from tests import client_types
 from tests.devurls.conftest import make_workspace
 from tests.factories import auth_headers, make_token, make_user
 
@@ -76,9 +77,30 @@ def test_environment_aliases_and_path_wins(client, alice):
     renamed = client.put(path, json={"name": "web", "scheme": "https"}, headers=headers)
     assert renamed.json["url"] == "http://web--alice.apps.test"
     assert (renamed.json["port"], renamed.json["scheme"]) == (8080, "https")
-    unnamed = client.put(path, json={"name": ""}, headers=headers)
-    assert unnamed.json["name"] is None
+    kept = client.put(path, json={"name": ""}, headers=headers)  # an empty name: unchanged
+    assert kept.json["name"] == "web"
     assert client.delete(path, headers=headers).status_code == 204
+
+
+def test_put_as_the_classic_cli_sends_it_keeps_the_name(client, alice):
+    """`coder urls create <ws> 8080 --access PUBLIC` on a port that has a dev URL sends PUT with
+    coder-sdk's PutDevURLReq: every field, `"name": ""` when no --name is given."""
+    owner, headers = alice
+    workspace = make_workspace(owner)
+    base = f"/api/v0/workspaces/{workspace.id}/devurls"
+    create = {"workspace_id": workspace.id, "port": 8080, "access": "PRIVATE", "name": "web"}
+    created = client.post(base, json={**create, "scheme": "http"}, headers=headers)
+    assert created.status_code == 201, created.json
+    body = {"workspace_id": workspace.id, "port": 8080, "access": "PUBLIC", "name": ""}
+    put = client.put(
+        f"{base}/{created.json['id']}", json={**body, "scheme": "http"}, headers=headers
+    )
+    assert put.status_code == 200, put.json
+    listed = client.get(base, headers=headers)
+    [devurl] = listed.json
+    client_types.check(client_types.GO_DEV_URL, devurl)
+    assert (devurl["name"], devurl["access"]) == ("web", "PUBLIC")
+    assert devurl["url"] == "http://web--alice.apps.test"
 
 
 @pytest.mark.parametrize(

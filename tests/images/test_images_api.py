@@ -10,6 +10,7 @@ from app import crypto, db
 from app.models import AuditLog, Image, Registry, Workspace
 from app.provisioner import background
 from app.services import images, registries
+from tests import client_types
 from tests.support.live_server import free_port
 from tests.support.workspaces import make_image
 
@@ -477,3 +478,63 @@ def test_edits_write_their_entries(client, people):
         ),
         ("registry", image.registry_id, "hub", people.org_id, {}),
     ]
+
+
+def _sdk_import_body(org_id, repository, *, registry_id=None, new_registry=None):
+    """coder-sdk's ImportImageReq as json.Marshal writes it: no omitempty, so the unused one of
+    registry_id / new_registry is null and every other field is there, zero or not."""
+    return {
+        "registry_id": registry_id,
+        "new_registry": new_registry,
+        "repository": repository,
+        "org_id": org_id,
+        "tag": "latest",
+        "default_cpu_cores": 2.5,
+        "default_memory_gb": 3,
+        "default_disk_gb": 22,
+        "description": "",
+        "url": "",
+    }
+
+
+def test_import_as_the_classic_sdk_sends_it(client, people, registry):
+    registry.push_image("sdk/new", "latest")
+    registry.push_image("sdk/existing", "latest")
+    new_registry = {
+        "friendly_name": "local",
+        "registry": registry.host,
+        "username": "",
+        "password": "",
+    }
+    body = _sdk_import_body(people.org_id, "sdk/new", new_registry=new_registry)
+    first = client.post("/api/v0/images", json=body, headers=people.admin.headers)
+    assert first.status_code == 201, first.json
+    client_types.check(client_types.GO_IMAGE, first.json)
+    assert first.json["registry"]["registry"] == registry.host
+
+    registry_id = first.json["registry"]["id"]
+    body = _sdk_import_body(people.org_id, "sdk/existing", registry_id=registry_id)
+    second = client.post("/api/v0/images", json=body, headers=people.admin.headers)
+    assert second.status_code == 201, second.json
+    client_types.check(client_types.GO_IMAGE, second.json)
+    assert second.json["registry"]["id"] == registry_id
+    assert second.json["default_cpu_cores"] == 2.5 and second.json["default_disk_gb"] == 22
+    with db.database.connection_context():
+        assert Registry.select().where(Registry.organization_id == people.org_id).count() == 1
+
+
+@pytest.mark.parametrize("given", ["neither", "both"])
+def test_import_needs_exactly_one_registry(client, people, registry, given):
+    new_registry = {"friendly_name": "x", "registry": registry.host, "username": "", "password": ""}
+    if given == "neither":
+        body = _sdk_import_body(people.org_id, "sdk/none")
+    else:
+        body = _sdk_import_body(
+            people.org_id, "sdk/none", registry_id="some-id", new_registry=new_registry
+        )
+    answer = client.post("/api/v0/images", json=body, headers=people.admin.headers)
+    assert answer.status_code == 400, answer.json
+    client_types.check(client_types.GO_API_ERROR, answer.json)
+    [detail] = answer.json["error"]["details"]
+    assert detail["field"] == "registry_id"
+    assert detail["detail"].startswith("exactly one of registry_id and new_registry must be set")

@@ -4,7 +4,7 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from app import auth
-from app.api.fields import Timestamp
+from app.api.fields import ZeroTimestamp
 from app.api.schemas import Schema
 from app.api.smorest import Blueprint
 from app.services import api_keys, users
@@ -27,7 +27,10 @@ class APITokenSchema(Schema):
     name = ma.fields.Function(lambda key: key.token_name or "", metadata={"type": "string"})
     application = ma.fields.Boolean()
     user_id = ma.fields.String()
-    last_used = Timestamp()
+    last_used = ZeroTimestamp(
+        attribute="used_at",
+        metadata={"description": "0001-01-01T00:00:00Z (Go's zero time) until the key is used"},
+    )
 
 
 def _owner(user_id):

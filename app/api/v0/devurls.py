@@ -67,6 +67,18 @@ class DevURLCreateSchema(_DevURLBodySchema):
 
 
 class DevURLUpdateSchema(_DevURLBodySchema):
+    name = ma.fields.String(
+        allow_none=True,
+        validate=_valid_name,
+        metadata={
+            **_NAME,
+            "description": (
+                "Letters, digits, `-` and `_`, starting with a letter. Empty or null keeps the "
+                "current name (the classic CLI sends an empty name when it updates a port); "
+                "to drop a name, delete the dev URL and create it again without one"
+            ),
+        },
+    )
     port = Integer(allow_none=True, validate=ma.validate.Range(1, 65535))
     access = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(ACCESS_LEVELS))
     scheme = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(devurls.SCHEMES))
@@ -114,7 +126,7 @@ class DevURLById(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     @blp.response(200, DevURLSchema)
     def put(self, data, workspace_id, devurl_id):
-        """Update a dev URL (absent or null fields are unchanged)"""
+        """Update a dev URL (absent or null fields, and an empty name, are unchanged)"""
         return devurls.update(auth.caller(), workspace_id, devurl_id, **_fields(data))
 
     @blp.login_required

@@ -95,8 +95,19 @@ DISK = validate.Range(min=0, max=1_000_000)
 
 
 class ImageCreateSchema(Schema):
-    registry_id = Text(validate=validate.Length(max=36))
-    new_registry = ma.fields.Nested(NewRegistrySchema)
+    """Exactly one of `registry_id` and `new_registry`; null (as the classic SDK sends the unused
+    one) or an empty `registry_id` means not given."""
+
+    registry_id = Text(
+        validate=validate.Length(max=36),
+        allow_none=True,
+        metadata={"description": "An existing registry of the organization; or null"},
+    )
+    new_registry = ma.fields.Nested(
+        NewRegistrySchema,
+        allow_none=True,
+        metadata={"description": "A registry to add with the image; or null"},
+    )
     repository = Text(required=True, validate=validate.Length(min=1, max=255))
     org_id = Text(load_default="default", validate=validate.Length(max=36))
     tag = Text(load_default="latest", validate=validate.Length(min=1, max=128))
@@ -108,8 +119,19 @@ class ImageCreateSchema(Schema):
 
     @ma.validates_schema
     def _one_registry(self, data, **kwargs):
-        if bool(data.get("registry_id")) == bool(data.get("new_registry")):
-            raise ma.ValidationError("give exactly one of registry_id and new_registry")
+        if bool(data.get("registry_id")) == (data.get("new_registry") is not None):
+            raise ma.ValidationError(
+                "exactly one of registry_id and new_registry must be set (null means not set)",
+                "registry_id",
+            )
+
+    @ma.post_load
+    def _drop_unset(self, data, **kwargs):
+        if not data.get("registry_id"):
+            data.pop("registry_id", None)
+        if data.get("new_registry") is None:
+            data.pop("new_registry", None)
+        return data
 
 
 class ImageUpdateSchema(Schema):
