@@ -98,7 +98,7 @@ def test_first_user_login_token_tokenconfig_delete(client):
     assert ("login", "api_key", 401) in actions
     assert ("login", "api_key", 201) in actions
     assert ("logout", "api_key", 200) in actions
-    assert ("delete", "api_key", 200) in actions
+    assert ("delete", "api_key", 204) in actions  # the status sent
 
 
 def test_session_lifetime_and_secure_cookie(make_app):
