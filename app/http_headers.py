@@ -1,4 +1,4 @@
-"""Global response headers as Coder sets them: CORS (off unless allowed) and HSTS."""
+"""Global response headers as Coder sets them: CORS (off unless allowed), HSTS, no framing."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from app import options
 
 CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 HSTS_OPTIONS = {"includesubdomains": "includeSubDomains", "preload": "preload"}
+NO_FRAMING = "frame-ancestors 'none'"
 
 
 def hsts_header(max_age: int, extra) -> str:
@@ -32,6 +33,19 @@ def init_app(app) -> None:
         settings["strict_transport_security"], settings["strict_transport_security_options"]
     )
     allow_cors = settings["dangerous.allow_all_cors"]
+
+    @app.after_request
+    def _no_framing(response):
+        # No page of pycoderd's (the Swagger UI's "Authorize" and "Try it out") may be framed by
+        # another site, against clickjacking; JSON answers lose nothing by it. Dev URLs are
+        # proxied before Flask: a workspace app's own headers stay its own.
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        policy = response.headers.get("Content-Security-Policy")
+        if not policy:
+            response.headers["Content-Security-Policy"] = NO_FRAMING
+        elif "frame-ancestors" not in policy:
+            response.headers["Content-Security-Policy"] = f"{policy}; {NO_FRAMING}"
+        return response
 
     if hsts:
 

@@ -61,3 +61,14 @@ def test_unknown_hsts_option_refuses_to_start(tmp_path):
     }
     with pytest.raises(options.OptionError, match="CODER_STRICT_TRANSPORT_SECURITY_OPTIONS"):
         create_app(config)
+
+
+@pytest.mark.parametrize(
+    "path", ["/swagger", "/swagger/assets/initializer.js", "/api/v2/buildinfo", "/api/v0/nope"]
+)
+def test_pages_cannot_be_framed(client, path):
+    """Issue 14, finding 17: /swagger could be framed by another site (clickjacking)."""
+    response = client.get(path)
+    assert response.status_code == (404 if path.endswith("nope") else 200)
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]

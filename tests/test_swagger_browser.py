@@ -1,6 +1,8 @@
 """A real browser opens /swagger with every non-loopback request blocked, and runs one call."""
 
+import http.server
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,50 @@ def test_swagger_ui_authorize_with_each_scheme(module_server, browser, document,
     assert user_id in text
     context.close()
     assert outside == [], f"requests left the machine: {outside}"
+
+
+@pytest.fixture
+def framing_site(browser_server):
+    """Another origin on loopback (a real server: Chromium's local network checks refuse a
+    loopback frame in a page that no loopback address served) whose page frames /swagger."""
+    page = f'<iframe id="victim" src="{browser_server.url}/swagger"></iframe>'.encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=site.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{site.server_address[1]}"
+    finally:
+        site.shutdown()
+        site.server_close()
+        thread.join(5)
+
+
+@pytest.mark.browser
+def test_another_site_cannot_frame_the_swagger_ui(browser_server, framing_site, browser):
+    """Issue 14, finding 17: a page elsewhere framed /swagger, the base of a clickjacking of
+    its "Authorize" and "Try it out" buttons. Chromium must refuse to render it in the frame."""
+    context = browser.new_context()
+    outside = loopback_only(context)
+    page = context.new_page()
+    refused = []
+    page.on("requestfailed", lambda request: refused.append(request.failure))
+    page.goto(f"{framing_site}/", wait_until="load")
+    victim = page.frame("victim")
+    victim.wait_for_load_state("load")
+    assert not victim.url.startswith(browser_server.url), (victim.url, refused)
+    assert page.frame_locator("#victim").locator("#swagger-ui").count() == 0
+    assert refused == ["net::ERR_BLOCKED_BY_RESPONSE"]  # the answer's headers, nothing else
+    context.close()
+    assert outside == []
