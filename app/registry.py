@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import logging
 import re
 import socket
 import tarfile
@@ -33,6 +34,8 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+log = logging.getLogger("pycoderd.registry")
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -132,10 +135,13 @@ def _host_listed(hosts: frozenset[str], name: str, port: int | None) -> bool:
     return name in hosts or bare in hosts or (port is not None and f"{bare}:{port}" in hosts)
 
 
-def _not_allowed(name: str, port: int | None = None) -> str:
+def _host_text(name: str, port: int | None = None) -> str:
     host = f"[{name}]" if ":" in name else name
-    host += f":{port}" if port is not None else ""
-    return f"registry host {host} is not listed in CODER_REGISTRY_ALLOWED"
+    return host + (f":{port}" if port is not None else "")
+
+
+def _not_allowed(name: str, port: int | None = None) -> str:
+    return f"registry host {_host_text(name, port)} is not listed in CODER_REGISTRY_ALLOWED"
 
 
 def _public(address: str) -> bool:
@@ -154,9 +160,12 @@ def _guarded_adapter(insecure: frozenset[str], allowed: frozenset[str]) -> HTTPA
     """
 
     def refuse(conn, address: str):
+        # The address stays in the server's log: told to the client, it would answer what any
+        # internal name resolves to.
+        log.info("registry host %s:%s refused: it is %s", conn.host, conn.port, address)
         return _ForbiddenAddress(
-            f"registry host {conn.host} resolves to the non-public address {address}; "
-            "list it in CODER_REGISTRY_INSECURE to allow it"
+            f"registry host {_host_text(conn.host, conn.port)} is not allowed: it is not a "
+            "public address; list it in CODER_REGISTRY_INSECURE to allow it"
         )
 
     def guarded(conn, new_conn):

@@ -192,6 +192,24 @@ def test_each_registry_failure_has_its_own_400(client, people, registry, auth_re
     assert right.json["default_tag"]["os_release"]["id"] == "busyboxtest"
 
 
+def test_refused_registry_error_does_not_tell_what_a_host_resolves_to(client, people, registry):
+    """Issue 14, finding 17: refusing `localhost:<port>` said "resolves to the non-public
+    address 127.0.0.1", a lookup of any internal name for whoever may add a registry."""
+    registry.push_image("api/refused", "v1", busybox=False)
+    port = registry.host.rsplit(":", 1)[1]
+    for name in ("localhost", "LocalHost"):
+        body = {"friendly_name": "internal", "registry": f"{name}:{port}"}
+        refused = import_image(
+            client, people.admin, people.org_id, registry, "api/refused", "v1", new_registry=body
+        )
+        assert refused.status_code == 400
+        error = refused.json["error"]
+        assert error["code"] == "registry_refused"
+        assert f"registry host localhost:{port} is not allowed" in error["msg"]
+        text = refused.get_data(as_text=True)
+        assert "127.0.0.1" not in text and "::1" not in text, text
+
+
 def test_registry_credentials_are_encrypted_and_never_returned(client, app, people, auth_registry):
     auth_registry.push_image("api/creds", "latest", busybox=False)
     answer = import_image(client, people.admin, people.org_id, auth_registry, "api/creds")
