@@ -107,6 +107,12 @@ class WorkspaceConfig(BaseModel):
     max_cpu_cores = FloatField(default=0.0)  # 0: no cap
     max_memory_gb = FloatField(default=0.0)
     max_disk_gb = IntegerField(default=0)
+    # The classic SDK's ConfigWorkspaces (migration 0012); app.services.workspaces says which
+    # values pycoderd can honour.
+    gpu_vendor = CharField(max_length=16, default="")
+    enable_container_vms = BooleanField(default=False)
+    enable_workspaces_as_code = BooleanField(default=False)
+    enable_p2p = BooleanField(default=False)
     updated_at = DateTimeField(default=utcnow)
 
     class Meta:

@@ -190,18 +190,48 @@ def config() -> WorkspaceConfig:
     return row
 
 
+GPU_VENDORS = ("", "nvidia", "amd")
+# Settings the classic SDK knows whose `true` pycoderd cannot honour, and why (a 400 says so).
+UNSUPPORTED_FEATURES = {
+    "enable_container_vms": (
+        "pycoderd runs workspaces as plain containers on Docker or Podman; container VMs "
+        "(sysbox) are not available"
+    ),
+    "enable_workspaces_as_code": "pycoderd has no workspace templates (workspaces as code)",
+    "enable_p2p": (
+        "pycoderd has no peer-to-peer (WebRTC) networking; connect through the SSH gateway "
+        "and dev URLs"
+    ),
+}
+
+
 def config_for_api(row: WorkspaceConfig) -> dict:
     return {
         "auto_off_threshold": row.auto_off_threshold_ms,
         "max_cpu_cores": row.max_cpu_cores,
         "max_memory_gb": row.max_memory_gb,
         "max_disk_gb": row.max_disk_gb,
+        "gpu_vendor": row.gpu_vendor,
+        "enable_container_vms": row.enable_container_vms,
+        "enable_workspaces_as_code": row.enable_workspaces_as_code,
+        "enable_p2p": row.enable_p2p,
         "updated_at": row.updated_at,
     }
 
 
+def _check_config(changes: dict) -> None:
+    problems = [(name, why) for name, why in UNSUPPORTED_FEATURES.items() if changes.get(name)]
+    if changes.get("gpu_vendor") not in (None, *GPU_VENDORS):
+        problems.append(("gpu_vendor", 'must be "nvidia", "amd" or "" (none)'))
+    if problems:
+        raise errors.ValidationFailed(validations=problems)
+
+
 def update_config(caller: Caller, changes: dict) -> dict:
+    """Set the fields given; absent or null fields are unchanged (the classic SDK omits false
+    and empty values)."""
     rbac.require(caller.user, "workspaces:manage_others")
+    _check_config(changes)
     mapping = {"auto_off_threshold": "auto_off_threshold_ms"}
     with database.atomic():
         row = config()

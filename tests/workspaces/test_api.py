@@ -6,6 +6,7 @@ import pytest
 
 from app import db
 from app.models import AuditLog, Image, ProvisionerJob
+from tests import client_types
 from tests.factories import auth_headers, make_token, make_user
 from tests.support.workspaces import make_image, reload, run_jobs
 
@@ -213,3 +214,46 @@ def test_workspaces_config(client, member, manager, image):
     assert created.status_code == 201
     assert created.json["auto_off_threshold"] == 3_600_000
     assert [e.resource_id for e in _audit("write")] == ["config"]
+
+
+def test_workspaces_config_has_the_classic_sdk_fields(client, member, manager):
+    """coder-sdk's ConfigWorkspaces: every field omitempty, so a PUT leaves out false and ""."""
+    _, member_headers = member
+    _, manager_headers = manager
+    path = "/api/v0/workspaces/config"
+    got = client.get(path, headers=member_headers)
+    client_types.check(client_types.GO_CONFIG_WORKSPACES, got.json)
+    assert got.json["gpu_vendor"] == "" and got.json["enable_p2p"] is False
+    put = client.put(path, json={"gpu_vendor": "nvidia"}, headers=manager_headers)
+    assert put.status_code == 200, put.json
+    client_types.check(client_types.GO_CONFIG_WORKSPACES, put.json)
+    assert put.json["gpu_vendor"] == "nvidia"
+    # Omitted fields are unchanged; false (what the SDK omits) is accepted.
+    put = client.put(path, json={"max_cpu_cores": 2, "enable_p2p": False}, headers=manager_headers)
+    assert put.status_code == 200, put.json
+    again = client.get(path, headers=member_headers).json
+    assert (again["gpu_vendor"], again["max_cpu_cores"]) == ("nvidia", 2)
+    assert [json.loads(e.diff).get("gpu_vendor") for e in _audit("write")] == [
+        {"old": "", "new": "nvidia"},
+        None,
+    ]
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"enable_container_vms": True}, "enable_container_vms"),
+        ({"enable_workspaces_as_code": True}, "enable_workspaces_as_code"),
+        ({"enable_p2p": True}, "enable_p2p"),
+        ({"gpu_vendor": "intel"}, "gpu_vendor"),
+    ],
+)
+def test_workspaces_config_refuses_what_pycoderd_cannot_do(client, manager, body, field):
+    _, headers = manager
+    answer = client.put("/api/v0/workspaces/config", json=body, headers=headers)
+    assert answer.status_code == 400, answer.json
+    client_types.check(client_types.GO_API_ERROR, answer.json)
+    [detail] = answer.json["error"]["details"]
+    assert detail["field"] == field and detail["detail"]
+    config = client.get("/api/v0/workspaces/config", headers=headers).json
+    assert config[field] in (False, "")

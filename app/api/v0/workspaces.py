@@ -62,7 +62,8 @@ def _blueprint(name: str, prefix: str, description: str) -> Blueprint:
         @blp.response(200, schemas.WorkspacesConfigSchema)
         @blp.alt_response(403, response="FORBIDDEN")
         def put(self, body):
-            """Change the deployment's workspace settings (site managers)"""
+            """Change the deployment's workspace settings (site managers; absent or null fields
+            are unchanged)"""
             return workspaces.update_config(auth.caller(), body)
 
     @blp.route("/<string:workspace_id>")

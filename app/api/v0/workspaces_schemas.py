@@ -143,4 +143,29 @@ class WorkspacesConfigSchema(Schema):
         allow_none=True, validate=MEMORY, metadata={"description": "0: no cap"}
     )
     max_disk_gb = Integer(allow_none=True, validate=DISK, metadata={"description": "0: no cap"})
+    gpu_vendor = Text(
+        allow_none=True,
+        metadata={
+            "enum": ["", "nvidia", "amd"],
+            "description": (
+                "The GPU kind of the deployment's machines, as the classic SDK knows it; stored "
+                "and reported only (pycoderd's engine attaches no GPU to a workspace). Other "
+                "values are a 400"
+            ),
+        },
+    )
+    enable_container_vms = ma.fields.Boolean(
+        allow_none=True,
+        metadata={
+            "description": "Always false: `true` is a 400 (plain containers, no container VMs)"
+        },
+    )
+    enable_workspaces_as_code = ma.fields.Boolean(
+        allow_none=True,
+        metadata={"description": "Always false: `true` is a 400 (no workspace templates)"},
+    )
+    enable_p2p = ma.fields.Boolean(
+        allow_none=True,
+        metadata={"description": "Always false: `true` is a 400 (no peer-to-peer networking)"},
+    )
     updated_at = Timestamp(dump_only=True)
