@@ -441,6 +441,11 @@ CONTRACT: dict[tuple[str, str], Audited | NotAudited] = {
     ("DELETE", "/api/v0/registries/<string:registry_id>"): Audited(
         "delete", "registry", example=delete_registry
     ),
+    # activity
+    ("POST", "/api/private/metrics/usage/push"): NotAudited(
+        "the classic CLI's activity ping: marks the workspace used (last_opened_at) and its "
+        "user active for the usage metrics, as a dev URL visit does; no change to audit"
+    ),
     # v2 general
     ("POST", "/api/v2/csp/reports"): NotAudited(
         "a browser's Content-Security-Policy report: logged and counted, changes nothing"
