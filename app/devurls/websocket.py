@@ -20,7 +20,7 @@ import threading
 import time
 
 from app import errors
-from app.devurls import proxy, upstream
+from app.devurls import forwarding, replies, upstream, wire
 
 log = logging.getLogger("pycoderd.devurls")
 
@@ -72,8 +72,9 @@ def _tokens(header: str) -> set[str]:
 class Relay:
     """The WebSocket side of one DevURLProxy: at most `limit` relays at once in this process."""
 
-    def __init__(self, devurl_proxy, settings):
-        self.proxy = devurl_proxy
+    def __init__(self, settings, timeout: float | None, recorder):
+        self.timeout = timeout
+        self.recorder = recorder
         self.limit = settings["pycoderd.devurl_websocket_limit"]
         self.idle = settings["pycoderd.devurl_websocket_idle_timeout"] / 1e9 or None
         self.lock = threading.Lock()
@@ -83,7 +84,7 @@ class Relay:
         """Relay the handshake whose cleaned request head (from the proxy) is `head`."""
         client = environ.get("gunicorn.socket")
         if client is None:
-            return proxy._error(
+            return replies.error(
                 errors.NotImplementedHere(
                     "WebSockets are relayed only by pycoderd server.",
                     detail="This server does not hand the connection to the application; "
@@ -92,7 +93,7 @@ class Relay:
                 start_response,
             )
         if not self._acquire():
-            return proxy._error(
+            return replies.error(
                 errors.Unavailable(
                     "Too many WebSockets are open on this server.",
                     detail=f"A server worker relays at most {self.limit} WebSockets at once "
@@ -105,16 +106,16 @@ class Relay:
             try:
                 conn, response = self._handshake(key, head, sample)
             except errors.APIError as error:
-                return proxy._error(error, start_response)
+                return replies.error(error, start_response)
             if response.status != 101:
                 # The workspace declined: its answer is an ordinary HTTP response.
-                drop = proxy._hop_by_hop(response.header("Connection"))
-                headers = [(n, v) for n, v in response.headers if n.lower() not in drop]
-                start_response(f"{response.status} {response.reason}", headers)
-                return proxy.Body(conn, response, sample, self.proxy, key)
+                status = f"{response.status} {response.reason}"
+                start_response(status, wire.response_headers(response))
+                # Never pooled: the workspace may take the request as an upgrade still.
+                return forwarding.Body(conn, response, sample, self.recorder)
             why = self._switch(client, conn, response, sample)
             log.debug("dev URL WebSocket to port %s ended: %s", key[2], why)
-            self.proxy.recorder.add(sample)
+            self.recorder.add(sample)
         finally:
             self._release()
         # gunicorn closes the connection without writing to it (see the module docstring).
@@ -138,7 +139,7 @@ class Relay:
         head = head[:-2] + b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
         conn = None
         try:
-            conn = upstream.Connection(*key, timeout=self.proxy.timeout)
+            conn = upstream.Connection(*key, timeout=self.timeout)
             conn.send(head)
             started = time.perf_counter()
             response = conn.read_response("GET")
@@ -147,8 +148,7 @@ class Relay:
             if conn is not None:
                 conn.close()
             raise errors.GatewayTimeout(
-                detail=f"Port {port} of the workspace did not answer within "
-                f"{self.proxy.timeout:g} s."
+                detail=f"Port {port} of the workspace did not answer within {self.timeout:g} s."
             ) from None
         except (OSError, upstream.BadResponse) as exc:
             if conn is not None:
@@ -286,7 +286,7 @@ def _buffered(response) -> bytes:
 
 
 def _switching_head(response) -> bytes:
-    drop = proxy._hop_by_hop(response.header("Connection"))
+    drop = wire.hop_by_hop(response.header("Connection"))
     lines = ["HTTP/1.1 101 Switching Protocols"]
     lines += [
         f"{name}: {value}"
