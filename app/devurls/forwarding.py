@@ -20,14 +20,23 @@ class Forwarder:
         self.recorder = recorder
         self.pool = Pool()
 
-    def forward(self, environ, start_response, key, head: bytes, sample: Sample):
-        """Send the request (its cleaned `head`, then its body) to `key`: (scheme, address,
-        port); relay the answer."""
-        port = key[2]
-        # Only bodiless requests go over a kept-alive connection: if the workspace closed it
-        # meanwhile, they can be sent again on a fresh one.
-        bodiless = not wire.is_chunked(environ) and environ.get("CONTENT_LENGTH", "") in ("", "0")
-        conn = self.pool.take(key) if bodiless else None
+    def forward(self, environ, start_response, target, head: bytes, sample: Sample, pool_key):
+        """Send the request (its cleaned `head`, then its body) to `target`: (scheme, address,
+        port); relay the answer.
+
+        A response must only ever reach the request it answers. So a kept-alive connection is
+        reused only by the same visitor of the same dev URL (`pool_key`; None: a visitor with
+        no identity, never pooled), and only after an exchange that ended cleanly: no request
+        body (a workspace may not read it and take it for another request), the response read
+        to its end, and nothing more waiting on the socket. Every other exchange asks the
+        workspace to close (`Connection: close`) and is closed.
+        """
+        port = target[2]
+        reusable = pool_key is not None and not wire.has_body(environ)
+        if not reusable:
+            head = wire.add_header(head, "Connection", "close")
+        # A pooled connection the workspace closed meanwhile: a bodiless request is sent again.
+        conn = self.pool.take(pool_key) if reusable else None
         try:
             if conn is not None:
                 try:
@@ -36,8 +45,11 @@ class Forwarder:
                     conn.close()
                     conn = None
             if conn is None:
-                conn = upstream.Connection(*key, timeout=self.timeout)
+                conn = upstream.Connection(*target, timeout=self.timeout)
                 response = self._exchange(conn, environ, head, sample)
+        except wire.BodyCutShort as exc:
+            conn.close()
+            return replies.error(errors.BadRequest(detail=str(exc)), start_response)
         except TimeoutError:
             conn.close()
             return replies.error(
@@ -52,12 +64,14 @@ class Forwarder:
             return replies.error(
                 errors.BadGateway(
                     f"Nothing answers on port {port} of the workspace.",
-                    detail=f"{key[0]} to port {port}: {exc}",
+                    detail=f"{target[0]} to port {port}: {exc}",
                 ),
                 start_response,
             )
         start_response(f"{response.status} {response.reason}", wire.response_headers(response))
-        return Body(conn, response, sample, self.recorder, self.pool, key)
+        if not reusable:
+            return Body(conn, response, sample, self.recorder)
+        return Body(conn, response, sample, self.recorder, self.pool, pool_key)
 
     def _exchange(self, conn, environ, head: bytes, sample: Sample):
         conn.send(head)
@@ -70,7 +84,8 @@ class Forwarder:
 
 class Body:
     """The upstream's response body, relayed chunk by chunk; counted when the server closes it.
-    A connection whose exchange ended cleanly goes back to `pool` under `key` (None: closed)."""
+    A connection whose response was read to its end goes back to `pool` under `key`, which
+    checks it is quiet; without a pool it is closed."""
 
     def __init__(self, conn, response, sample: Sample, recorder: Recorder, pool=None, key=None):
         self.conn = conn
@@ -101,22 +116,39 @@ class Body:
 
 
 class Pool:
-    """Idle kept-alive upstream connections, a few per workspace port."""
+    """Idle kept-alive upstream connections, a few per key (dev URL, visitor and address).
 
-    def __init__(self, per_key: int = 16):
+    A connection goes in, and comes out, only when nothing waits to be read on it: bytes that
+    arrive on an idle connection answer no request of ours.
+    """
+
+    def __init__(self, per_key: int = 8, total: int = 256):
         self.per_key = per_key
+        self.total = total
         self.lock = threading.Lock()
         self.idle: dict = {}
+        self.count = 0
 
     def take(self, key):
-        with self.lock:
-            conns = self.idle.get(key)
-            return conns.pop() if conns else None
+        while True:
+            with self.lock:
+                conns = self.idle.get(key)
+                if not conns:
+                    return None
+                conn = conns.pop()
+                if not conns:
+                    del self.idle[key]
+                self.count -= 1
+            if conn.quiet():
+                return conn
+            conn.close()
 
     def give(self, key, conn) -> None:
-        with self.lock:
-            conns = self.idle.setdefault(key, [])
-            if len(conns) < self.per_key:
-                conns.append(conn)
-                return
+        if conn.quiet():
+            with self.lock:
+                conns = self.idle.setdefault(key, [])
+                if len(conns) < self.per_key and self.count < self.total:
+                    conns.append(conn)
+                    self.count += 1
+                    return
         conn.close()

@@ -186,8 +186,10 @@ class DevURLProxy:
             head = wire.request_head(environ)
         except errors.APIError as error:
             return replies.error(error, start_response)
-        key = (devurl.scheme, address, devurl.port)
+        target = (devurl.scheme, address, devurl.port)
         sample = Sample(route.workspace.id)
         if websocket.requested(environ):
-            return self.websockets.forward(environ, start_response, key, head, sample)
-        return self.http.forward(environ, start_response, key, head, sample)
+            return self.websockets.forward(environ, start_response, target, head, sample)
+        # Connections are kept for one visitor of one dev URL: never shared across callers.
+        pool_key = (devurl.id, user.id, *target) if user is not None else None
+        return self.http.forward(environ, start_response, target, head, sample, pool_key)

@@ -8,6 +8,7 @@ and read chunk by chunk, never whole.
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
 
@@ -35,6 +36,7 @@ class Connection:
             context.verify_mode = ssl.CERT_NONE
             sock = context.wrap_socket(sock)
         self.sock = sock
+        self.timeout = timeout
         self.reader = sock.makefile("rb")
 
     def send(self, data: bytes) -> None:
@@ -51,6 +53,27 @@ class Connection:
             if 100 <= status < 200 and status != 101:
                 continue
             return Response(self.reader, method, version, status, reason, headers)
+
+    def quiet(self) -> bool:
+        """Whether nothing waits to be read: no byte buffered here or in TLS, and none (nor the
+        end of the stream) on the socket. Bytes nobody asked for are an answer to a request the
+        workspace found in what it was sent (a body it did not read): never to be relayed."""
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+            return False
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+            if readable:
+                return False
+            # Only what the reader holds already: a read now would find the socket empty.
+            self.sock.settimeout(0)
+            try:
+                return not self.reader.peek(1)
+            except (BlockingIOError, ssl.SSLWantReadError):
+                return True
+            finally:
+                self.sock.settimeout(self.timeout)
+        except (OSError, ValueError):
+            return False
 
     def close(self) -> None:
         try:

@@ -28,6 +28,10 @@ CREDENTIAL_HEADERS = frozenset(name.lower() for name in SESSION_HEADERS)
 CREDENTIAL_COOKIES = frozenset({SESSION_COOKIE, tickets.COOKIE})
 
 
+class BodyCutShort(Exception):
+    """The client sent less of the request body than it announced."""
+
+
 def hop_by_hop(connection: str) -> frozenset:
     """The headers that stop at this hop: the standard ones and those `Connection` names."""
     listed = {token.strip().lower() for token in connection.split(",") if token.strip()}
@@ -52,6 +56,16 @@ def request_head(environ) -> bytes:
         raise errors.BadRequest("The request's target or headers are not Latin-1.") from None
 
 
+def add_header(head: bytes, name: str, value: str) -> bytes:
+    """`head` (from request_head) with one more header line."""
+    return head[:-2] + f"{name}: {value}\r\n\r\n".encode("latin-1")
+
+
+def has_body(environ) -> bool:
+    """Whether the request carries a body (a Content-Length above 0, or chunked)."""
+    return is_chunked(environ) or environ.get("CONTENT_LENGTH", "") not in ("", "0")
+
+
 def is_chunked(environ) -> bool:
     return (
         not environ.get("CONTENT_LENGTH")
@@ -60,7 +74,8 @@ def is_chunked(environ) -> bool:
 
 
 def send_body(conn, environ) -> int:
-    """Relay the request body in chunks; returns its size."""
+    """Relay the request body in chunks; returns its size. Raises BodyCutShort when the client
+    sent less than its Content-Length (the workspace would wait for the rest)."""
     stream = environ["wsgi.input"]
     sent = 0
     if is_chunked(environ):
@@ -78,7 +93,7 @@ def send_body(conn, environ) -> int:
     while remaining > 0:
         chunk = stream.read(min(CHUNK, remaining))
         if not chunk:
-            break
+            raise BodyCutShort(f"The request body ended {remaining} bytes short.")
         conn.send(chunk)
         sent += len(chunk)
         remaining -= len(chunk)

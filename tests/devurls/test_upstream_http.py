@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from tests.devurls.conftest import dev_host, make_devurl, make_workspace
-from tests.factories import make_user
+from tests.factories import auth_headers, make_token, make_user
 
 
 class ScriptedUpstream:
@@ -65,6 +65,8 @@ def scripted(app):
         workspace = make_workspace(owner)
         make_devurl(workspace, server.port, access="PUBLIC", name="s")
         server.host = dev_host(f"s--{owner.username}")
+        # Connections are kept per visitor: anonymous requests are never pooled.
+        server.visitor = auth_headers(make_token(owner))
         return server
 
     yield start
@@ -72,9 +74,15 @@ def scripted(app):
         server.stop()
 
 
-def _get(client, server, method="GET", **kwargs):
+def _get(client, server, method="GET", anonymous=False, **kwargs):
+    headers = {} if anonymous else server.visitor
     return client.open(
-        "/x", method=method, base_url=f"http://{server.host}", buffered=True, **kwargs
+        "/x",
+        method=method,
+        base_url=f"http://{server.host}",
+        buffered=True,
+        headers=headers,
+        **kwargs,
     )
 
 
@@ -88,6 +96,35 @@ def test_kept_alive_connection_is_reused(client, scripted):
         assert response.status_code == 200 and response.data == b"ok"
     assert server.connections == 1
     assert len(server.requests) == 5
+
+
+def test_anonymous_requests_are_never_pooled(client, scripted):
+    server = scripted(*[OK] * 3)
+    for _ in range(3):
+        assert _get(client, server, anonymous=True).data == b"ok"
+    assert server.connections == 3
+    assert all(b"\r\nConnection: close\r\n" in head for head in server.requests)
+
+
+def test_a_request_with_a_body_is_never_pooled(client, scripted):
+    server = scripted(OK, OK, OK)
+    assert _get(client, server, method="POST", data=b"payload").data == b"ok"
+    assert b"\r\nConnection: close\r\n" in server.requests[0]
+    assert _get(client, server, data=b"a GET body").data == b"ok"  # sent whole, then closed
+    assert _get(client, server).data == b"ok"
+    assert server.connections == 3
+    assert b"Connection: close" not in server.requests[2]
+
+
+def test_an_answer_nobody_asked_for_is_never_relayed(client, scripted):
+    """A workspace that answers twice (it took part of a request for another): the connection
+    holding the extra answer is dropped, the next request gets its own answer."""
+    extra = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret"
+    server = scripted(OK + extra, OK)
+    assert _get(client, server).data == b"ok"
+    second = _get(client, server)
+    assert second.data == b"ok"
+    assert server.connections == 2
 
 
 def test_a_dropped_kept_alive_connection_is_retried_on_a_new_one(client, scripted):
