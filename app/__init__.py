@@ -15,6 +15,7 @@ from app import (
     db,
     errors,
     http_headers,
+    internal_auth,
     logs,
     options,
     prometheus,
@@ -64,6 +65,7 @@ def create_app(config: dict | None = None) -> Flask:
     http_headers.init_app(app)
     _init_apis(app)
     swagger.init_app(app)
+    internal_auth.init_app(app)
     errors.init_app(app)
 
     try:

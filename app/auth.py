@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import after_this_request, current_app, g, request
 
 from app import csrf
-from app.services import api_keys, ssh_keys, users
+from app.services import api_keys, sessions, ssh_keys, users
 from app.services.context import Caller
 
 SESSION_COOKIE = "coder_session_token"
@@ -74,6 +74,17 @@ def require_user(*, temporary_password_ok: bool = False):
     if not temporary_password_ok:
         users.refuse_temporary_password(user)
     return user
+
+
+def password_login(email: str, password: str) -> api_keys.NewKey:
+    """The password login (app.services.sessions) with this request's caller and settings."""
+    return sessions.login(
+        caller(),
+        email=email,
+        password=password,
+        lifetimes=lifetimes(),
+        password_auth_disabled=current_app.config["SETTINGS"]["disable_password_auth"],
+    )
 
 
 def lifetimes() -> api_keys.Lifetimes:

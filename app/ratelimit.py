@@ -20,8 +20,9 @@ log = logging.getLogger("pycoderd.ratelimit")
 
 WINDOW_SECONDS = 60
 LOGIN_LIMIT = 60
-# Login paths get their own, stricter budget (identity's views stay undecorated).
-LOGIN_PATHS = frozenset({"/api/v2/users/login"})
+# Login paths get their own, stricter budget (identity's views stay undecorated), one budget
+# per client for all of them: a second path is no second budget for guessing passwords.
+LOGIN_PATHS = frozenset({"/api/v2/users/login", "/auth/basic/login", "/internal-auth"})
 API_PREFIXES = ("/api/v0/", "/api/v2/", "/api/")
 KEY_PREFIX = "pycoderd"
 
@@ -33,6 +34,10 @@ def message(limit: int) -> str:
 
 def _client_and_path() -> str:
     return f"{request.remote_addr or ''}|{request.path}"
+
+
+def _client_logging_in() -> str:
+    return f"{request.remote_addr or ''}|login"
 
 
 def _exempt_from_api_limit() -> bool:
@@ -52,10 +57,10 @@ def _retry_after_only_on_429(response):
     return response
 
 
-def _per_minute(amount: int, scope: str, exempt) -> ApplicationLimit:
+def _per_minute(amount: int, scope: str, exempt, key=_client_and_path) -> ApplicationLimit:
     return ApplicationLimit(
         f"{amount} per minute",
-        key_function=_client_and_path,
+        key_function=key,
         scope=scope,
         exempt_when=exempt,
         error_message=message(amount),
@@ -68,7 +73,7 @@ def init_app(app) -> Limiter | None:
     if settings["rate_limit.disable_all"]:
         return None
     api_limit = settings["rate_limit.api"]
-    limits = [_per_minute(LOGIN_LIMIT, "login", _exempt_from_login_limit)]
+    limits = [_per_minute(LOGIN_LIMIT, "login", _exempt_from_login_limit, _client_logging_in)]
     if api_limit > 0:
         limits.append(_per_minute(api_limit, "api", _exempt_from_api_limit))
     limiter = Limiter(

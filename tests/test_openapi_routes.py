@@ -8,6 +8,7 @@ import warnings
 UNDOCUMENTED = {
     "/healthz",
     "/swagger/",
+    "/internal-auth",  # an HTML page for people (`coder login`), not an API operation
     "/swagger/assets/initializer.js",
     "/swagger/assets/<path:name>",
     "/static/<path:filename>",

@@ -3,6 +3,7 @@
 from app.api.v0 import (
     api_keys,
     audit,
+    auth_basic,
     devurls,
     images,
     metrics,
@@ -26,6 +27,7 @@ or absent field means "unchanged". `me` is accepted wherever a user id is.
 
 BLUEPRINTS = (
     root.blp,
+    auth_basic.blp,
     users.blp,
     api_keys.blp,
     organizations.blp,
