@@ -35,7 +35,7 @@ def test_a_correct_pair_gets_a_session_token_and_is_audited(client):
     assert "Set-Cookie" not in response.headers
     me = client.get("/api/v0/users/me", headers={"Session-Token": token})
     assert me.status_code == 200 and me.json["username"] == "alice"
-    assert _logins() == [(201, "alice")]
+    assert _logins() == [(200, "alice")]  # the status sent
     with db.database.connection_context():
         assert APIKey.get_by_id(key_id).login_type == "password"
 
@@ -104,7 +104,7 @@ def test_the_page_signs_in_from_its_own_origin_only(client):
     assert response.headers["Cache-Control"] == "no-store"
     text = response.get_data(as_text=True)
     assert 'id="token"' in text and "coder_session_token=" in response.headers["Set-Cookie"]
-    assert _logins() == [(201, "alice")]
+    assert _logins() == [(200, "alice")]
     with db.database.connection_context():
         names = [k.token_name for k in APIKey.select().where(APIKey.login_type == "token")]
     assert len(names) == 1 and names[0].startswith("coder-login-")
