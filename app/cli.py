@@ -330,11 +330,11 @@ def tokens_create(name, username, lifetime):
                 Caller(user=user, user_agent="pycoderd cli"),
                 user,
                 token_name=name,
-                lifetime_seconds=seconds,
+                lifetime_ns=seconds * api_keys.NANOSECONDS,
                 max_lifetime_ns=app.config["SETTINGS"]["max_token_lifetime"],
             )
         except errors.APIError as exc:
-            raise CLIError(exc.message) from None
+            raise CLIError(f"{exc.message} {exc.detail}".strip()) from None
     click.echo(new.token)
 
 

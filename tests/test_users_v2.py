@@ -4,7 +4,9 @@ import datetime as dt
 
 from app import db
 from app.models import APIKey, AuditLog, User, UserActivity
-from tests.factories import auth_headers, make_token, make_user
+from app.services import api_keys
+from tests import client_types
+from tests.factories import TEST_CALLER, auth_headers, make_token, make_user
 
 STRONG = "Correct-Horse-Battery-9"
 SIGNED_OUT = "You are signed out or your session has expired. Please sign in again to continue."
@@ -65,11 +67,11 @@ def test_first_user_login_token_tokenconfig_delete(client):
     assert negative.status_code == 400
     too_long = client.post(
         "/api/v2/users/me/keys/tokens",
-        json={"token_name": "n", "lifetime": 10**9 * 10**12},
+        json={"token_name": "n", "lifetime": 4 * 10**18},  # over 876600h, an int64
         headers=headers,
     )
     assert too_long.status_code == 400
-    assert too_long.json["validations"][0]["field"] == "lifetime"
+    assert too_long.json["message"] == "Failed to validate create API key request."
 
     listed = client.get("/api/v2/users/me/keys/tokens", headers=headers).json
     assert [(k["token_name"], k["username"], k["lifetime_seconds"]) for k in listed] == [
@@ -195,3 +197,161 @@ def test_401_message_everywhere(client):
         response = client.get(path)
         assert response.status_code == 401
         assert response.json["message"] == SIGNED_OUT
+
+
+# ---------------------------------------------------------------- coder/coder's web client
+
+
+def test_authmethods_anonymous_and_not_a_user(make_app):
+    """api.ts getAuthMethods: GET /api/v2/users/authmethods, before anyone logs in."""
+    for disabled, enabled in ((False, True), (True, False)):
+        client = make_app(CODER_DISABLE_PASSWORD_AUTH=disabled).test_client()
+        answer = client.get("/api/v2/users/authmethods")
+        assert answer.status_code == 200, answer.json
+        client_types.check(client_types.TS_AUTH_METHODS, answer.json)
+        assert answer.json == {
+            "password": {"enabled": enabled},
+            "github": {"enabled": False},
+            "oidc": {"enabled": False, "signInText": "", "iconUrl": ""},
+        }
+
+
+def test_fixed_words_under_users_reach_their_own_routes(client):
+    """Each fixed word coderd serves under /users/ answers as itself, never as `{user}`."""
+    owner = make_user("site-admin", email="o@example.com", password=STRONG)
+    headers = auth_headers(make_token(owner))
+    first = client.get("/api/v2/users/first", headers=headers)
+    assert first.json == {"message": "The initial user has already been created!"}
+    methods = client.get("/api/v2/users/authmethods", headers=headers)
+    client_types.check(client_types.TS_AUTH_METHODS, methods.json)
+    roles = client.get("/api/v2/users/roles", headers=headers)
+    assert roles.status_code == 200, roles.json
+    assignable = client_types.TS(
+        {"name": client_types.STRING, "display_name": client_types.STRING, "assignable": "bool"}
+    )
+    client_types.check(client_types.Slice(assignable), roles.json)
+    assert {(r["name"], r["assignable"]) for r in roles.json} == {
+        ("owner", True),
+        ("user-admin", True),
+        ("template-admin", True),
+        ("auditor", True),
+    }
+    member_roles = client.get("/api/v2/users/roles", headers=auth_headers(make_token(make_user())))
+    assert {r["assignable"] for r in member_roles.json} == {False}
+    me = client.get("/api/v2/users/me", headers=headers)
+    client_types.check(client_types.TS_USER, me.json)
+    assert me.json["id"] == owner.id
+    wrong = {"email": "o@example.com", "password": "wrong"}
+    login = client.post("/api/v2/users/login", json=wrong)
+    assert login.json["message"] == "Incorrect email or password."
+    out = client.post("/api/v2/users/logout", headers=headers)
+    assert out.json == {"message": "Logged out!"}
+
+
+def test_available_experiments(client):
+    """api.ts getAvailableExperiments (2025): GET /api/v2/experiments/available."""
+    headers = auth_headers(make_token(make_user()))
+    answer = client.get("/api/v2/experiments/available", headers=headers)
+    assert answer.status_code == 200, answer.json
+    client_types.check(client_types.TS_AVAILABLE_EXPERIMENTS, answer.json)
+    assert answer.json == {"safe": []}  # coderd's ExperimentsSafe is empty in both references
+    assert client.get("/api/v2/experiments/available").status_code == 401
+
+
+def test_a_user_never_seen_has_the_zero_time(client):
+    admin = make_user("site-admin")
+    never = make_user()
+    headers = auth_headers(make_token(admin))
+    answer = client.get(f"/api/v2/users/{never.id}", headers=headers)
+    client_types.check(client_types.TS_USER, answer.json)
+    assert answer.json["last_seen_at"] == client_types.GO_ZERO_TIME
+    me = client.get("/api/v2/users/me", headers=headers).json
+    assert me["last_seen_at"] != client_types.GO_ZERO_TIME
+
+
+def test_post_keys_makes_a_session_key_not_a_token(client):
+    """api.ts/codersdk CreateAPIKey: POST /api/v2/users/{user}/keys with no body."""
+    make_user(email="k@example.com", password=STRONG, username="kay")
+    login = client.post("/api/v2/users/login", json={"email": "k@example.com", "password": STRONG})
+    client.delete_cookie("coder_session_token")
+    by_session = auth_headers(login.json["session_token"])
+    by_token = auth_headers(client_types_token(client, by_session))
+    for headers in (by_session, by_token):
+        made = client.post("/api/v2/users/me/keys", headers=headers)
+        assert made.status_code == 201, made.json
+        client_types.check(client_types.TS_GENERATE_API_KEY_RESPONSE, made.json)
+        key_id = made.json["key"].split("-")[0]
+        key = client.get(f"/api/v2/users/me/keys/{key_id}", headers=headers)
+        client_types.check(client_types.TS_API_KEY, key.json)
+        assert (key.json["login_type"], key.json["token_name"]) == ("password", "")
+        assert key.json["lifetime_seconds"] == 7 * 86400
+        tokens = client.get("/api/v2/users/me/keys/tokens", headers=headers).json
+        assert key_id not in [t["id"] for t in tokens]
+        assert [t["token_name"] for t in tokens] == ["cli"]
+
+
+def client_types_token(client, headers) -> str:
+    made = client.post("/api/v2/users/me/keys/tokens", json={"token_name": "cli"}, headers=headers)
+    assert made.status_code == 201, made.json
+    return made.json["key"]
+
+
+def test_logout_deletes_the_application_connect_keys(client):
+    user = make_user(email="a@example.com", password=STRONG)
+    with db.database.connection_context():
+        app_key = api_keys.create(
+            TEST_CALLER, user, lifetime_seconds=3600, scope="application_connect"
+        ).token
+    other = make_token(user, name="kept")
+    login = client.post("/api/v2/users/login", json={"email": "a@example.com", "password": STRONG})
+    client.delete_cookie("coder_session_token")
+    assert client.get("/api/v2/users/me", headers=auth_headers(app_key)).status_code == 200
+    out = client.post("/api/v2/users/logout", headers=auth_headers(login.json["session_token"]))
+    assert out.status_code == 200
+    gone = client.get("/api/v2/users/me", headers=auth_headers(app_key))
+    assert gone.status_code == 401 and gone.json["detail"] == "API key is invalid."
+    assert client.get("/api/v2/users/me", headers=auth_headers(other)).status_code == 200
+
+
+LIFETIME_REFUSED = "Failed to validate create API key request."
+
+
+def test_token_lifetime_in_nanoseconds_and_coderds_words(make_app):
+    """api.ts createToken: {"lifetime": ns, "scope": "all", "token_name": ...}."""
+    client = make_app(CODER_MAX_TOKEN_LIFETIME="1h").test_client()
+    headers = auth_headers(make_token(make_user()))
+    path = "/api/v2/users/me/keys/tokens"
+
+    def create(lifetime, name="t"):
+        body = {"lifetime": lifetime, "scope": "all", "token_name": name}
+        return client.post(path, json=body, headers=headers)
+
+    hour = 3600 * 10**9
+    over = create(hour + 1)
+    assert over.status_code == 400
+    client_types.check(client_types.TS_RESPONSE, over.json)
+    assert over.json == {"message": LIFETIME_REFUSED, "detail": "lifetime must be less than 1h0m0s"}
+    negative = create(-1)
+    assert negative.json == {
+        "message": LIFETIME_REFUSED,
+        "detail": "lifetime must be positive number greater than 0",
+    }
+    for not_int64 in (1.5, 2.0, 1e9, "5", True, 2**63):
+        refused = create(not_int64)
+        assert refused.status_code == 400, not_int64
+        client_types.check(client_types.TS_RESPONSE, refused.json)
+        assert refused.json["message"] == "Request body must be valid JSON."
+        assert refused.json["validations"][0]["field"] == "lifetime"
+    exact = create(hour, name="ci")
+    assert exact.status_code == 201, exact.json
+    duplicate = create(hour, name="ci")
+    assert duplicate.status_code == 409
+    client_types.check(client_types.TS_RESPONSE, duplicate.json)
+    assert duplicate.json == {
+        "message": 'A token with name "ci" already exists.',
+        "validations": [
+            {"field": "name", "detail": "This value is already in use and should be unique."}
+        ],
+    }
+    listed = client.get(path, headers=headers).json
+    assert ("ci", 3600) in [(t["token_name"], t["lifetime_seconds"]) for t in listed]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ from app import db, errors, rbac, tokens
 from app.db import database
 from app.models import APIKey, User, UserActivity
 from app.models.base import utcnow
+from app.options import format_duration
 from app.services import audit
 from app.services.context import Caller
 
@@ -66,7 +68,10 @@ def create(
         if token_name is not None and APIKey.get_or_none(
             (APIKey.user == user) & (APIKey.token_name == token_name)
         ):
-            raise errors.Conflict(f'A token named "{token_name}" already exists for this user.')
+            raise errors.Conflict(
+                f"A token with name {json.dumps(token_name)} already exists.",
+                validations=[("name", "This value is already in use and should be unique.")],
+            )
         key = APIKey.create(
             id=key_id,
             user=user,
@@ -189,10 +194,25 @@ def create_v0(caller: Caller, owner: User, name: str | None, lifetimes: Lifetime
     )
 
 
-def create_key(caller: Caller, owner: User) -> NewKey:
-    """v2 `POST /users/{user}/keys`: an unnamed token for a week."""
+SESSION_LOGIN_TYPES = ("password", "github", "oidc")
+
+
+def create_key(caller: Caller, owner: User, session_login_type: str) -> NewKey:
+    """v2 `POST /users/{user}/keys`: a session key for a week, unnamed, so not among the tokens.
+
+    Its login type is the caller's session's (`password` when the caller used a token: pycoderd's
+    users log in with passwords)."""
     _require_manage(caller.user, owner, "api_keys:create_for_others")
-    return create(caller, owner, lifetime_seconds=KEY_LIFETIME, login_type="token")
+    if session_login_type not in SESSION_LOGIN_TYPES:
+        session_login_type = "password"
+    return create(caller, owner, lifetime_seconds=KEY_LIFETIME, login_type=session_login_type)
+
+
+NANOSECONDS = 1_000_000_000
+
+
+def _lifetime_refused(reason: str) -> errors.ValidationFailed:
+    return errors.ValidationFailed("Failed to validate create API key request.", detail=reason)
 
 
 def create_token(
@@ -200,32 +220,27 @@ def create_token(
     user: User,
     *,
     token_name: str | None,
-    lifetime_seconds: int,
+    lifetime_ns: int,
     max_lifetime_ns: int,
     scope: str = "all",
 ) -> NewKey:
-    """A named token (`coder tokens create`); lifetime 0 = 30 days, capped by the maximum."""
+    """A named token (`coder tokens create`): lifetime in nanoseconds, compared with the maximum
+    in nanoseconds (coderd's words when refused); 0 = 30 days, capped by the maximum. A positive
+    lifetime under a second lives one second."""
     if caller.user is not None:
         _require_manage(caller.user, user)
     if scope not in SCOPES:
         raise errors.ValidationFailed(validations=[("scope", f"must be one of {SCOPES}")])
-    max_seconds = max_lifetime_ns // 1_000_000_000
-    if lifetime_seconds == 0:
-        lifetime_seconds = min(DEFAULT_TOKEN_LIFETIME, max_seconds)
-    if lifetime_seconds < 0:
-        raise errors.ValidationFailed(
-            "Lifetime must be a positive number.",
-            validations=[("lifetime", "lifetime must be positive number greater than 0")],
-        )
-    if lifetime_seconds > max_seconds:
-        raise errors.ValidationFailed(
-            f"Lifetime must be less than {max_seconds} seconds.",
-            validations=[("lifetime", f"lifetime must be less than {max_seconds} seconds")],
-        )
+    if lifetime_ns == 0:
+        lifetime_ns = min(DEFAULT_TOKEN_LIFETIME * NANOSECONDS, max_lifetime_ns)
+    if lifetime_ns <= 0:
+        raise _lifetime_refused("lifetime must be positive number greater than 0")
+    if lifetime_ns > max_lifetime_ns:
+        raise _lifetime_refused(f"lifetime must be less than {format_duration(max_lifetime_ns)}")
     return create(
         caller,
         user,
-        lifetime_seconds=lifetime_seconds,
+        lifetime_seconds=max(1, lifetime_ns // NANOSECONDS),
         login_type="token",
         token_name=_name_or_generated(token_name),
         scope=scope,

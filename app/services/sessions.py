@@ -84,9 +84,13 @@ def login(
 
 
 def logout(caller: Caller, key: APIKey) -> None:
-    """The session's key is deleted (it stops working at once) and the logout audited."""
+    """The session's key is deleted (it stops working at once), with the user's
+    `application_connect` keys as coderd does, and the logout audited."""
     with database.atomic():
-        APIKey.delete_by_id(key.id)
+        APIKey.delete().where(
+            (APIKey.id == key.id)
+            | ((APIKey.user == key.user_id) & (APIKey.scope == "application_connect"))
+        ).execute()
         audit.record(
             caller,
             action="logout",

@@ -196,6 +196,17 @@ def get_visible(viewer: User, identifier: str) -> User:
     return user
 
 
+def assignable_site_roles(actor: User, names: dict) -> list[dict]:
+    """v2's site roles (`names`: stored role -> ((name, display name), ...)), each with whether
+    `actor` may give it."""
+    may = rbac.can(actor, "users:set_roles")
+    return [
+        {"name": name, "display_name": display, "assignable": may}
+        for pairs in names.values()
+        for name, display in pairs
+    ]
+
+
 def resolve_v2(viewer: User, identifier: str) -> User:
     """v2's `{user}`: an unknown one is a 400, as Coder answers; an invisible one a 404."""
     user = find(identifier, viewer)

@@ -2,7 +2,7 @@
 
 import marshmallow as ma
 
-from app.api.fields import Integer, Timestamp
+from app.api.fields import Integer, Timestamp, ZeroTimestamp
 from app.api.schemas import Schema
 
 # v2 shows each stored site role under Coder's v2 names.
@@ -29,7 +29,9 @@ class UserSchema(Schema):
     username = ma.fields.String()
     email = ma.fields.String()
     created_at = Timestamp()
-    last_seen_at = Timestamp(allow_none=True)
+    last_seen_at = ZeroTimestamp(
+        metadata={"description": "0001-01-01T00:00:00Z (Go's zero time) for a user never seen"}
+    )
     status = ma.fields.String(metadata={"enum": ["active", "suspended"]})
     organization_ids = ma.fields.Method(
         "get_organization_ids", metadata={"type": "array", "items": {"type": "string"}}

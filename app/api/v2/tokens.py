@@ -1,10 +1,12 @@
 """v2 API keys and named tokens of a user (`{user}` = UUID, username or `me`)."""
 
+import json
+
 import marshmallow as ma
 from flask.views import MethodView
 
 from app import auth, errors
-from app.api.fields import Integer
+from app.api.fields import INT64_MAX, INT64_MIN, Integer
 from app.api.schemas import Schema
 from app.api.smorest import Blueprint
 from app.api.v2.schemas import APIKeySchema, APIKeyWithOwnerSchema, GenerateAPIKeyResponseSchema
@@ -12,13 +14,30 @@ from app.services import api_keys, users
 
 blp = Blueprint("v2_tokens", __name__, url_prefix="/api/v2/users", description="Users")
 
-NANOSECONDS = 1_000_000_000
+
+class Nanoseconds(Integer):
+    """A Go `time.Duration` in JSON: an int64 number of nanoseconds. Anything else (1.5, 2.0,
+    1e9, "5", a number past int64) cannot be decoded into one: coderd's invalid-JSON answer."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if type(value) is not int or not INT64_MIN <= value <= INT64_MAX:
+            raise errors.InvalidJSON(
+                detail=f"{attr}: {json.dumps(value)} is not an int64 number of nanoseconds",
+                validations=[(attr, "must be a whole number of nanoseconds (an int64)")],
+            )
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class CreateTokenRequestSchema(Schema):
-    lifetime = Integer(
+    lifetime = Nanoseconds(
         load_default=0,
-        metadata={"description": "nanoseconds; 0 = 30 days"},
+        metadata={
+            "description": (
+                "nanoseconds (an int64; fractions and other numbers are invalid JSON here); "
+                "0 = 30 days or the maximum if shorter; more than the maximum, by even 1 ns, "
+                "is a 400"
+            )
+        },
     )
     scope = ma.fields.String(load_default="all", validate=ma.validate.OneOf(api_keys.SCOPES))
     token_name = ma.fields.String(load_default="", validate=ma.validate.Length(max=255))
@@ -42,8 +61,13 @@ class Keys(MethodView):
     @blp.error_responses(400, 404)
     @blp.response(201, GenerateAPIKeyResponseSchema)
     def post(self, user):
-        """Create new session key"""
-        return {"key": api_keys.create_key(auth.caller(), _owner(user)).token}
+        """Create new session key
+
+        A session key (the caller's session's login type, `password` when the caller used a
+        token) living a week; unnamed, it is not listed among the user's tokens.
+        """
+        login_type = auth.current_key().login_type
+        return {"key": api_keys.create_key(auth.caller(), _owner(user), login_type).token}
 
 
 @blp.route("/<string:user>/keys/tokens")
@@ -67,18 +91,11 @@ class Tokens(MethodView):
             auth.caller(),
             _owner(user),
             token_name=data["token_name"],
-            lifetime_seconds=_seconds(data["lifetime"]),
+            lifetime_ns=data["lifetime"],
             max_lifetime_ns=auth.lifetimes().max_token_ns,
             scope=data["scope"],
         )
         return {"key": new.token}
-
-
-def _seconds(nanoseconds: int) -> int:
-    """Whole seconds, rounding a positive sub-second lifetime up rather than to 0 (= default)."""
-    if nanoseconds > 0:
-        return max(1, nanoseconds // NANOSECONDS)
-    return -1 if nanoseconds < 0 else 0
 
 
 @blp.route("/<string:user>/keys/tokens/tokenconfig")

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from app import auth, errors
 from app.api.schemas import Schema
 from app.api.smorest import Blueprint
-from app.api.v2.schemas import ResponseSchema, UserSchema
+from app.api.v2.schemas import V2_ROLE_NAMES, ResponseSchema, UserSchema
 from app.services import organizations, sessions, users
 
 blp = Blueprint("v2_users", __name__, url_prefix="/api/v2/users", description="Users")
@@ -33,6 +33,60 @@ class LoginWithPasswordRequestSchema(Schema):
 
 class LoginWithPasswordResponseSchema(Schema):
     session_token = ma.fields.String()
+
+
+class AuthMethodSchema(Schema):
+    enabled = ma.fields.Boolean()
+
+
+class OIDCAuthMethodSchema(AuthMethodSchema):
+    sign_in_text = ma.fields.String(data_key="signInText")
+    icon_url = ma.fields.String(data_key="iconUrl")
+
+
+class AuthMethodsSchema(Schema):
+    password = ma.fields.Nested(AuthMethodSchema)
+    github = ma.fields.Nested(AuthMethodSchema)
+    oidc = ma.fields.Nested(OIDCAuthMethodSchema)
+
+
+class AssignableRolesSchema(Schema):
+    name = ma.fields.String()
+    display_name = ma.fields.String()
+    assignable = ma.fields.Boolean()
+
+
+# Every fixed word under /users/ (authmethods, first, login, logout, roles) has its own route:
+# werkzeug matches a static path segment before the `{user}` converter, whatever the order.
+
+
+@blp.route("/authmethods")
+class AuthMethods(MethodView):
+    @blp.response(200, AuthMethodsSchema)
+    def get(self):
+        """Get authentication methods
+
+        Anyone may ask (the login page does). Passwords are off with CODER_DISABLE_PASSWORD_AUTH;
+        pycoderd has no GitHub or OIDC login.
+        """
+        password = not current_app.config["SETTINGS"]["disable_password_auth"]
+        return {
+            "password": {"enabled": password},
+            "github": {"enabled": False},
+            "oidc": {"enabled": False, "sign_in_text": "", "icon_url": ""},
+        }
+
+
+@blp.route("/roles")
+class SiteRoles(MethodView):
+    @blp.login_required
+    @blp.response(200, AssignableRolesSchema(many=True))
+    def get(self):
+        """Get site member roles
+
+        The site roles, each `assignable` when the caller may give it (owners).
+        """
+        return users.assignable_site_roles(auth.current_user(), V2_ROLE_NAMES)
 
 
 @blp.route("/first")
