@@ -135,11 +135,16 @@ OPTIONS = (
         key="autobuild_poll_interval",
         type="duration",
         description="Interval to poll for scheduled workspace builds.",
+        help=(
+            "How often workspaces are checked for auto-off: one ON and unused for longer than "
+            "its organization's auto_off_threshold is stopped (pycoderd has no scheduled builds)."
+        ),
         flag="autobuild-poll-interval",
         env="CODER_AUTOBUILD_POLL_INTERVAL",
         yaml="autobuildPollInterval",
         default="1m0s",
         hidden=True,
+        acted_on=True,
     ),
     Option(
         name="HTTP Address",

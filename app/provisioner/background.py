@@ -28,13 +28,14 @@ PROVISIONER_LOOPS = (
     "app.provisioner.stats:start_thread",
 )
 # Everything the server's background process runs; `pycoderd provisionerd` runs only the above.
-# The rest serve the API (images, deployment stats, update check), so they run where a server
-# runs; several servers share each round through the database (app/services/snapshots.py), and a
-# provisioner-only machine never contacts the release feed.
+# The rest serve the API (images, deployment stats, update check, auto-off), so they run where a
+# server runs; several servers share each round through the database (app/services/snapshots.py;
+# auto-off claims each stop), and a provisioner-only machine never contacts the release feed.
 LOOPS = PROVISIONER_LOOPS + (
     "app.services.images:start_refresh_thread",
     "app.services.deployment:start_stats_thread",
     "app.services.updatecheck:start_thread",
+    "app.services.auto_off:start_thread",
 )
 JOIN_TIMEOUT = 15.0
 
