@@ -58,6 +58,7 @@ def seed(database, sizes: dict | None = None) -> dict:
         "organizations": ORGANIZATIONS,
         "audit": AUDIT_ENTRIES,
         "drivers": DRIVERS,
+        "workspaces_per_user": WORKSPACES_PER_USER,
         **(sizes or {}),
     }
     rng = random.Random(19)
@@ -123,7 +124,7 @@ def seed(database, sizes: dict | None = None) -> dict:
         workspaces, jobs, logs = [], [], []
         for user in users:
             organization = home[user["id"]]
-            for k in range(WORKSPACES_PER_USER):
+            for k in range(sizes["workspaces_per_user"]):
                 workspace, job = str(uuid.uuid4()), str(uuid.uuid4())
                 name = f"ws{k}"
                 built = now - dt.timedelta(hours=rng.randrange(1, 2000))
@@ -173,7 +174,7 @@ def seed(database, sizes: dict | None = None) -> dict:
         _insert(ProvisionerJob, jobs)
         _insert(BuildLog, logs)
         by_name = {u["id"]: u["username"] for u in users}
-        first_workspaces = workspaces[::WORKSPACES_PER_USER][: min(DEVURLS, len(users))]
+        first_workspaces = workspaces[:: sizes["workspaces_per_user"]][: min(DEVURLS, len(users))]
         _insert(
             DevURL,
             [
