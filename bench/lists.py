@@ -1,6 +1,6 @@
 """Lists that stay flat: the admin's whole-deployment lists at 10^2 and 10^4 items.
 
-    .venv/bin/python -m bench.lists [--sizes 100,10000] [--repeat 5] [--no-write]
+    .venv/bin/python -m bench.lists [--sizes 100,1000,10000] [--repeat 5] [--no-write]
 
 For each size, a fresh SQLite database gets that many users with one workspace each (bench's
 scale seed: stats, build logs, dev URLs), then a child process answers `GET /api/v0/workspaces`
@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,21 +26,11 @@ import tracemalloc
 from pathlib import Path
 
 from bench import report
+from bench.scale import app_config, run_child
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUTES = (("workspaces", "/api/v0/workspaces"), ("users", "/api/v0/users"))
 GOAL = 1.2
-
-
-def _config(workdir: Path) -> dict:
-    return {
-        "IGNORE_ENV": True,
-        "INSTANCE_PATH": str(workdir / "instance"),
-        "CODER_SECRET_KEY": "bench-secret-key",
-        "CODER_LOGGING_HUMAN": "",
-        "CODER_SQLITE_PATH": str(workdir / "lists.sqlite3"),
-        "CODER_DANGEROUS_DISABLE_RATE_LIMITS": True,
-    }
 
 
 def child(config_json: str, token: str, repeat: int) -> None:
@@ -84,7 +73,7 @@ def measure(size: int, repeat: int) -> dict:
     from bench import scale_seed
 
     with tempfile.TemporaryDirectory(prefix="pycoderd-lists-") as workdir:
-        config = _config(Path(workdir))
+        config = app_config(Path(workdir), "lists.sqlite3")
         create_app(config)
         db.upgrade()
         with db.database.connection_context():
@@ -93,15 +82,9 @@ def measure(size: int, repeat: int) -> dict:
                 {"users": size, "audit": 0, "drivers": 1, "workspaces_per_user": 1},
             )
         db.close()
-        output = subprocess.run(
-            [sys.executable, "-m", "bench.lists", "--child", json.dumps(config)]
-            + [seeded["admin"]["token"], str(repeat)],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+        return run_child(
+            "bench.lists", "--child", json.dumps(config), seeded["admin"]["token"], str(repeat)
+        )
 
 
 def render(results: dict, command: str) -> str:
@@ -132,7 +115,9 @@ def render(results: dict, command: str) -> str:
         verdict = "met" if ratio <= GOAL else "NOT met"
         lines.append(
             f"- {name}: cost per item at {b['items']:,} / at {a['items']:,} = {ratio:.2f} "
-            f"(goal ≤ {GOAL}: {verdict}); memory {a['peak_kib']:,} → {b['peak_kib']:,} KiB."
+            f"(goal ≤ {GOAL}: {verdict}); peak memory "
+            + " → ".join(f"{results[size][name]['peak_kib']:,}" for size in sizes)
+            + " KiB (one batch of app.services.paging at most, from 500 items on)."
         )
     return "\n".join(lines)
 
@@ -142,7 +127,7 @@ def main() -> None:
         child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default="100,10000")
+    parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()

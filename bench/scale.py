@@ -255,15 +255,16 @@ def _peak_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def export(config: dict, token: str) -> dict:
+def run_child(*args: str) -> dict:
+    """`python -m <args>` in a fresh process; the JSON object on its last line of output."""
     output = subprocess.run(
-        [sys.executable, "-m", "bench.scale", "--export-child", json.dumps(config), token],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
+        [sys.executable, "-m", *args], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
+
+
+def export(config: dict, token: str) -> dict:
+    return run_child("bench.scale", "--export-child", json.dumps(config), token)
 
 
 def plans(database, queries) -> dict:
@@ -282,20 +283,25 @@ def plans(database, queries) -> dict:
 # --- one backend ----------------------------------------------------------------------------
 
 
+def app_config(workdir: Path, sqlite_name: str) -> dict:
+    """create_app's settings for a benchmark's own instance in `workdir` (SQLite there)."""
+    return {
+        "IGNORE_ENV": True,
+        "INSTANCE_PATH": str(workdir / "instance"),
+        "CODER_SECRET_KEY": "bench-secret-key",
+        "CODER_LOGGING_HUMAN": "",
+        "CODER_SQLITE_PATH": str(workdir / sqlite_name),
+        "CODER_DANGEROUS_DISABLE_RATE_LIMITS": True,
+    }
+
+
 def run_backend(backend: str, sizes: list[int], repeat: int, workdir: Path) -> dict:
     from app import create_app, db
     from app.models import AuditLog, UserActivity
     from app.services import api_keys, audit_query, users
     from app.services.context import Caller
 
-    config = {
-        "IGNORE_ENV": True,
-        "INSTANCE_PATH": str(workdir / "instance"),
-        "CODER_SECRET_KEY": "bench-secret-key",
-        "CODER_LOGGING_HUMAN": "",
-        "CODER_SQLITE_PATH": str(workdir / "scale.sqlite3"),
-        "CODER_DANGEROUS_DISABLE_RATE_LIMITS": True,
-    }
+    config = app_config(workdir, "scale.sqlite3")
     scratch = None
     if backend == "postgres":
         scratch = f"pycoderd_scale_{uuid.uuid4().hex[:8]}"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from app import errors, rbac
 from app.db import PreparedSelect, database
 from app.models import APIKey, User, Workspace
 from app.models.base import utcnow
 from app.models.users import SITE_ROLES, roles_from_stored
-from app.services import addresses, audit, organizations, passwords, ssh_keys
+from app.services import addresses, audit, organizations, paging, passwords, ssh_keys
 from app.services.context import Caller
 
 USERNAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,37}[a-zA-Z0-9])?$")
@@ -220,33 +221,40 @@ def resolve_v2(viewer: User, identifier: str) -> User:
 
 
 # The columns the user list shows; rows come back as dicts (a model per row cost more than the
-# rest of the request).
-_LISTED_USERS = PreparedSelect(
-    lambda: (
-        User.select(
-            User.id,
-            User.email,
-            User.username,
-            User.name,
-            User.site_roles,
-            User.temporary_password,
-            User.login_type,
-            User.key_regenerated_at,
-            User.created_at,
-            User.updated_at,
-        )
-        .order_by(User.created_at, User.username_key)
-        .dicts()
-    )
+# rest of the request). The first batch comes from a prepared statement (most deployments' whole
+# list); longer lists continue batch by batch (app.services.paging).
+_LISTED_COLUMNS = (
+    User.id,
+    User.email,
+    User.username,
+    User.username_key,
+    User.name,
+    User.site_roles,
+    User.temporary_password,
+    User.login_type,
+    User.key_regenerated_at,
+    User.created_at,
+    User.updated_at,
+)
+_LISTED_ORDER = (User.created_at, User.username_key)
+_FIRST_LISTED = PreparedSelect(
+    lambda: User.select(*_LISTED_COLUMNS).order_by(*_LISTED_ORDER).limit(paging.BATCH).dicts()
 )
 
 
-def list_visible(viewer: User) -> list:
+def list_visible(viewer: User, limit: int | None = None, offset: int = 0) -> Iterator[list]:
     """Everyone for site admins and managers (as dicts of the listed columns plus `roles`),
-    yourself for everyone else."""
+    yourself for everyone else; oldest first, in batches."""
     if not rbac.can(viewer, "users:read_all"):
-        return [viewer]
-    rows = _LISTED_USERS.all()
+        return iter([[viewer][offset : None if limit is None else offset + limit]])
+    query = User.select(*_LISTED_COLUMNS).dicts()
+    pages = paging.batches(
+        query, _LISTED_ORDER, limit=limit, offset=offset, first=_FIRST_LISTED.all
+    )
+    return map(_with_roles, pages)
+
+
+def _with_roles(rows: list[dict]) -> list[dict]:
     for row in rows:
         row["roles"] = roles_from_stored(row.pop("site_roles"))
     return rows

@@ -17,7 +17,7 @@ from app.db import database
 from app.models import BuildLog, Image, OrganizationMember, User, Workspace, WorkspaceConfig
 from app.models.base import utcnow
 from app.provisioner import jobs
-from app.services import addresses, audit, organizations, resource_pools
+from app.services import addresses, audit, organizations, paging, resource_pools
 from app.services.context import Caller
 
 RESOURCE = "environment"
@@ -142,8 +142,11 @@ def _split(values) -> list[str]:
     return out
 
 
-def list_visible(viewer: User, users=(), orgs=()) -> list[dict]:
-    """Workspaces the viewer may see, filtered by owners (ids, usernames, `me`) and orgs."""
+def list_visible(
+    viewer: User, users=(), orgs=(), limit: int | None = None, offset: int = 0
+) -> Iterator[list[dict]]:
+    """Workspaces the viewer may see, filtered by owners (ids, usernames, `me`) and orgs, oldest
+    first, in batches (app.services.paging) of the v0 wire shape."""
     query = Workspace.select()
     if not _manages_all(viewer):
         readable = _org_ids_read_all(viewer)
@@ -168,7 +171,8 @@ def list_visible(viewer: User, users=(), orgs=()) -> list[dict]:
             except errors.NotFound:
                 continue
         query = query.where(Workspace.organization.in_(ids or [""]))
-    return for_api(query.order_by(Workspace.created_at, Workspace.id))
+    pages = paging.batches(query, (Workspace.created_at, Workspace.id), limit=limit, offset=offset)
+    return map(for_api, pages)
 
 
 def _find_user(identifier: str, viewer: User) -> User | None:

@@ -11,6 +11,20 @@ class APIRootSchema(Schema):
     api = ma.fields.String()
 
 
+class ListArgsSchema(Schema):
+    """Optional paging of a whole list (absent: the whole list, as the classic clients expect)."""
+
+    limit = Integer(
+        validate=ma.validate.Range(min=1),
+        metadata={"description": "At most this many, oldest first; absent: all of them"},
+    )
+    offset = Integer(
+        load_default=0,
+        validate=ma.validate.Range(min=0),
+        metadata={"description": "Skip this many first"},
+    )
+
+
 class UserSchema(Schema):
     id = ma.fields.String(dump_only=True)
     email = ma.fields.String()

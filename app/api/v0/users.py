@@ -4,9 +4,10 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from app import auth
+from app.api import streaming
 from app.api.schemas import Schema
 from app.api.smorest import Blueprint
-from app.api.v0.schemas import UserCreateSchema, UserSchema, UserUpdateSchema
+from app.api.v0.schemas import ListArgsSchema, UserCreateSchema, UserSchema, UserUpdateSchema
 from app.services import users
 
 blp = Blueprint("v0_users", __name__, url_prefix="/api/v0/users", description="Users")
@@ -20,10 +21,11 @@ class SSHKeySchema(Schema):
 @blp.route("", strict_slashes=False)
 class Users(MethodView):
     @blp.login_required
+    @blp.arguments(ListArgsSchema, location="query")
     @blp.response(200, UserSchema(many=True))
-    def get(self):
+    def get(self, args):
         """List users (everyone for site admins and managers, else yourself)"""
-        return users.list_visible(auth.current_user())
+        return streaming.json_list(UserSchema(), users.list_visible(auth.current_user(), **args))
 
     @blp.login_required
     @blp.arguments(UserCreateSchema)

@@ -6,6 +6,7 @@ from flask import Response
 from flask.views import MethodView
 
 from app import auth
+from app.api import streaming
 from app.api.smorest import Blueprint
 from app.api.v0 import workspaces_schemas as schemas
 from app.services import workspaces
@@ -37,7 +38,8 @@ def _blueprint(name: str, prefix: str, description: str) -> Blueprint:
         @blp.response(200, schemas.WorkspaceSchema(many=True))
         def get(self, args):
             """List workspaces (members see their own)"""
-            return workspaces.list_visible(auth.current_user(), args["users"], args["orgs"])
+            pages = workspaces.list_visible(auth.current_user(), **args)
+            return streaming.json_list(schemas.WorkspaceSchema(), pages)
 
         @blp.login_required
         @blp.arguments(schemas.WorkspaceCreateSchema)

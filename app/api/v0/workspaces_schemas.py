@@ -4,6 +4,7 @@ import marshmallow as ma
 
 from app.api.fields import Integer, Text, Timestamp
 from app.api.schemas import Schema
+from app.api.v0.schemas import ListArgsSchema
 
 
 class WorkspaceStatSchema(Schema):
@@ -101,7 +102,7 @@ class WorkspaceUpdateSchema(Schema):
     gpus = Integer(allow_none=True, validate=GPUS)
 
 
-class WorkspaceQueryArgsSchema(Schema):
+class WorkspaceQueryArgsSchema(ListArgsSchema):
     users = ma.fields.List(
         Text(),
         load_default=list,
