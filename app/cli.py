@@ -169,6 +169,13 @@ def server(**kwargs):
                 command,
             )
             log.info("... and a token with: TOKEN=$(%s tokens create cli --user admin)", command)
+    if settings["pycoderd.workspace_network"] == "host":
+        log.warning(
+            "CODER_WORKSPACE_NETWORK=host is a single-tenant mode: workspaces share this "
+            "machine's ports, so a dev URL reaches whatever listens on its port here (another "
+            "user's workspace included); use bridge for more than one user (README: Security "
+            "model)"
+        )
     ssh_socket = _ssh_socket(app)
     if ssh_socket is not None:
         from app.ssh import runner as ssh_runner

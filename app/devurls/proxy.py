@@ -16,7 +16,7 @@ from werkzeug.wrappers import Request
 
 from app import db, errors, logs, options
 from app.auth import SESSION_COOKIE, SESSION_HEADERS, SESSION_QUERY
-from app.devurls import forwarding, hosts, replies, tickets, websocket, wire
+from app.devurls import forwarding, hosts, loops, replies, tickets, websocket, wire
 from app.devurls.traffic import Recorder, Sample
 from app.models.base import utcnow
 from app.services import api_keys, devurls
@@ -46,6 +46,7 @@ class DevURLProxy:
         self.session_seconds = max(60, settings["max_session_expiry"] // 1_000_000_000)
         self.secure_cookie = settings["secure_auth_cookie"]
         self.refresh_expiry = not settings["disable_session_expiry_refresh"]
+        self.loops = loops.Guard(settings, self.secret)
         self.recorder = Recorder()
         self.http = forwarding.Forwarder(self.timeout, self.recorder)
         self.websockets = websocket.Relay(settings, self.timeout, self.recorder)
@@ -56,6 +57,7 @@ class DevURLProxy:
             return self.wsgi_app(environ, start_response)
         request = Request(environ)
         try:
+            self.loops.check_request(environ)
             if request.path == tickets.REDEEM_PATH:
                 return self._redeem(request, start_response)
             route, user = self._decide(request, label)
@@ -183,7 +185,8 @@ class DevURLProxy:
         devurl = route.devurl
         try:
             address = self._address(route.workspace)
-            head = wire.request_head(environ)
+            self.loops.check_target(address, devurl.port)
+            head = wire.request_head(environ, (self.loops.hop(environ),))
         except errors.APIError as error:
             return replies.error(error, start_response)
         target = (devurl.scheme, address, devurl.port)

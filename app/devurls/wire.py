@@ -44,10 +44,17 @@ def response_headers(response) -> list[tuple[str, str]]:
     return [(name, value) for name, value in response.headers if name.lower() not in dropped]
 
 
-def request_head(environ) -> bytes:
-    """The request line and headers for the workspace, as bytes on the wire."""
+def request_head(environ, extra: tuple[tuple[str, str], ...] = ()) -> bytes:
+    """The request line and headers for the workspace, as bytes on the wire; `extra` headers
+    replace the client's of the same name."""
+    replaced = {name.lower() for name, _ in extra}
     lines = [f"{environ['REQUEST_METHOD']} {_target(environ)} HTTP/1.1"]
-    lines += [f"{name}: {value}" for name, value in _request_headers(environ)]
+    lines += [
+        f"{name}: {value}"
+        for name, value in _request_headers(environ)
+        if name.lower() not in replaced
+    ]
+    lines += [f"{name}: {value}" for name, value in extra]
     if any(c in line for line in lines for c in "\x00\r\n"):
         raise errors.BadRequest("The request has a control character in its target or headers.")
     try:
