@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from werkzeug.wrappers import Request
 
-from app import db, errors, logs, options
+from app import csrf, db, errors, logs, options
 from app.auth import SESSION_COOKIE, SESSION_HEADERS, SESSION_QUERY
 from app.devurls import forwarding, hosts, loops, replies, tickets, websocket, wire
 from app.devurls.traffic import Recorder, Sample
@@ -77,6 +77,8 @@ class DevURLProxy:
     # --- deciding ------------------------------------------------------------------------
 
     def _decide(self, request: Request, label: str):
+        if websocket.requested(request.environ):
+            _check_websocket_origin(request)
         route = devurls.resolve(label)
         if route is None:
             raise errors.NotFound("No dev URL at this address.")
@@ -196,3 +198,17 @@ class DevURLProxy:
         # Connections are kept for one visitor of one dev URL: never shared across callers.
         pool_key = (devurl.id, user.id, *target) if user is not None else None
         return self.http.forward(environ, start_response, target, head, sample, pool_key)
+
+
+def _check_websocket_origin(request: Request) -> None:
+    """A WebSocket handshake carrying pycoderd's cookies must come from the dev URL's own
+    origin: a page elsewhere must not open the app as its visitor (browsers always send
+    `Origin` on handshakes; a client without one is no browser and is let through)."""
+    sent = request.headers.get("Origin")
+    if sent is None or not any(request.cookies.get(name) for name in wire.CREDENTIAL_COOKIES):
+        return
+    if csrf.origin_of(sent) != csrf.origin_of(f"{request.scheme}://{request.host}"):
+        raise errors.Forbidden(
+            detail="A WebSocket opened with the dev URL's cookie must come from the dev URL's "
+            f'own origin, not "{sent[:200]}".'
+        )

@@ -226,6 +226,54 @@ def test_access_is_checked_before_the_upgrade(server, owner, ws_upstream):
     assert token not in json.dumps(seen)
 
 
+def _devurl_cookie(server, host: str, token: str) -> str:
+    """Sign in to the dev URL host as a browser does: ticket from the API, cookie from the
+    dev URL host."""
+    issued = requests.get(
+        f"{server.url}/api/v0/devurls/ticket",
+        params={"url": f"http://{host}/"},
+        headers={"Session-Token": token},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert issued.status_code == 302, issued.text
+    redeem = issued.headers["Location"].split(host, 1)[1]
+    redeemed = requests.get(
+        f"{server.url}{redeem}", headers={"Host": host}, allow_redirects=False, timeout=10
+    )
+    assert redeemed.status_code == 302, redeemed.text
+    return redeemed.headers["Set-Cookie"].split(";", 1)[0]
+
+
+def test_a_cross_origin_handshake_with_the_dev_url_cookie_is_403(server, owner, ws_upstream):
+    """Issue 14 finding 10: a page elsewhere opening the app's WebSocket as its visitor."""
+    _, token = owner
+    host = _devurl(owner, ws_upstream.port, "PRIVATE", "origin")
+    cookie = {"Cookie": _devurl_cookie(server, host, token)}
+    for origin in ("http://evil.example", "http://other--sockets.apps.test", "null"):
+        refused = _refused(server, host, origin=origin, additional_headers=cookie)
+        assert refused.status_code == 403
+        assert "own origin" in json.loads(refused.body)["error"]["details"]
+    assert ws_upstream.requests == []  # nothing reached the workspace
+    session = {"Cookie": f"coder_session_token={token}"}
+    foreign = _refused(server, host, origin="http://evil.example", additional_headers=session)
+    assert foreign.status_code == 403
+    for headers, origin in (
+        (cookie, f"http://{host}"),
+        (cookie, None),
+        (session, f"http://{host}"),
+    ):
+        with _open(server, host, origin=origin, additional_headers=headers) as ws:
+            ws.send("mine")
+            assert ws.recv(timeout=5) == "mine"
+    # A token in a header is no cookie: no page can make a browser send it.
+    with _open(
+        server, host, origin="http://tool.example", additional_headers={"Session-Token": token}
+    ) as ws:
+        ws.send("tool")
+        assert ws.recv(timeout=5) == "tool"
+
+
 def test_a_refused_upgrade_is_relayed_as_an_answer(server, owner, ws_upstream):
     host = _devurl(owner, ws_upstream.port, "PUBLIC", "refuse")
     missing = _refused(server, host, "/missing")
