@@ -148,9 +148,13 @@ class DevURLProxy:
     def _redeem(self, request: Request, start_response):
         """Trade a ticket from the API host for a session cookie on this dev URL host."""
         try:
-            grant = tickets.redeem_ticket(self.secret, request.args.get("ticket", ""), request.host)
+            grant = devurls.redeem_ticket(request.args.get("ticket", ""), request.host)
         except tickets.InvalidTicket as exc:
-            raise errors.Unauthorized("The sign-in ticket is invalid or has expired.") from exc
+            raise errors.Unauthorized(
+                "The sign-in ticket is invalid, used or has expired.",
+                detail="Tickets work once, within a minute, on the host they were issued for: "
+                "open the dev URL again to get a new one.",
+            ) from exc
         if devurls.user_for_grant(grant.user_id, grant.key_id) is None:
             raise errors.Unauthorized("The session that issued this ticket has ended.")
         cookie = f"{tickets.COOKIE}={tickets.session_cookie(self.secret, grant)}"
@@ -160,7 +164,7 @@ class DevURLProxy:
         start_response(
             "302 Found",
             [
-                ("Location", grant.path),
+                ("Location", tickets.safe_path(grant.path)),
                 ("Set-Cookie", cookie),
                 ("Cache-Control", "no-store"),
                 ("Content-Length", "0"),

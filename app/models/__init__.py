@@ -4,7 +4,7 @@ from app.models.activity import UserActivity
 from app.models.api_keys import APIKey
 from app.models.audit import AuditLog
 from app.models.deployment import DeploymentSnapshot
-from app.models.devurls import DevURL, ProxyTrafficSample
+from app.models.devurls import DevURL, DevURLTicket, ProxyTrafficSample
 from app.models.images import Image, ImageTag, Registry
 from app.models.organizations import Organization, OrganizationMember
 from app.models.resource_pools import ResourcePool
@@ -27,6 +27,7 @@ ALL = (
     BuildLog,
     DevURL,
     ProxyTrafficSample,
+    DevURLTicket,
     WorkspaceConfig,
     DeploymentSnapshot,
     SSHHostKey,
@@ -40,6 +41,7 @@ __all__ = [
     "BuildLog",
     "DeploymentSnapshot",
     "DevURL",
+    "DevURLTicket",
     "Image",
     "ImageTag",
     "Organization",

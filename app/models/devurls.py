@@ -7,6 +7,7 @@ from peewee import (
     FloatField,
     ForeignKeyField,
     IntegerField,
+    TextField,
 )
 
 from app.models.base import BaseModel, DateTimeField, TimestampedModel, utcnow
@@ -42,3 +43,19 @@ class ProxyTrafficSample(BaseModel):
     class Meta:
         table_name = "proxy_traffic_sample"
         indexes = ((("time",), False),)
+
+
+class DevURLTicket(BaseModel):
+    """A sign-in ticket for one dev URL host: a random token, stored only as its SHA-256, good
+    for one redemption within a minute (deleted as it is redeemed, by whichever worker or
+    instance gets there first)."""
+
+    token_hash = CharField(primary_key=True, max_length=64)
+    user_id = CharField(max_length=36)
+    api_key_id = CharField(max_length=10)  # the session that asked: the cookie lives with it
+    host = CharField(max_length=255)  # lower-cased host[:port] of the dev URL
+    path = TextField()  # where the browser goes next, a path on that host
+    expires_at = DateTimeField(index=True)
+
+    class Meta:
+        table_name = "devurl_ticket"

@@ -15,7 +15,7 @@ from peewee import JOIN, fn
 from app import db, errors, rbac
 from app.db import database
 from app.devurls import hosts, tickets
-from app.models import APIKey, DevURL, ProxyTrafficSample, User, Workspace
+from app.models import APIKey, DevURL, DevURLTicket, ProxyTrafficSample, User, Workspace
 from app.models.base import utcnow
 from app.models.devurls import ACCESS_LEVELS
 from app.services import activity, addresses, audit
@@ -412,15 +412,47 @@ def record_visit(workspace_id: str, visitor_id: str | None, now: dt.datetime) ->
     activity.mark_used(workspace_id, visitor_id, now)
 
 
-def ticket_redirect(user: User, key_id: str, target: str, wildcard, secret: str) -> str:
-    """Where to send a signed-in browser so that `target` (a dev URL) knows them: a ticket."""
+def ticket_redirect(user: User, key_id: str, target: str, wildcard) -> str:
+    """Where to send a signed-in browser so that `target` (a dev URL) knows them: its host's
+    redeem path with a ticket, single use and opaque (a random token; only its digest is
+    stored, with who asked, the host and where to go next)."""
     parts = urlsplit(target or "")
     label = wildcard.label(parts.netloc) if wildcard is not None else None
     if parts.scheme not in SCHEMES or label is None:
         raise errors.ValidationFailed(
             validations=[("url", "must be an http(s) address under the wildcard access URL")]
         )
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    grant = tickets.Grant(user_id=user.id, key_id=key_id, host=parts.netloc, path=path)
-    query = urlencode({"ticket": tickets.issue_ticket(secret, grant)})
+    path = tickets.safe_path((parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+    ticket, digest = tickets.new_ticket()
+    now = utcnow()
+    with database.atomic():
+        DevURLTicket.delete().where(DevURLTicket.expires_at <= now).execute()
+        DevURLTicket.create(
+            token_hash=digest,
+            user_id=user.id,
+            api_key_id=key_id,
+            host=parts.netloc.lower(),
+            path=path,
+            expires_at=now + dt.timedelta(seconds=tickets.TICKET_MAX_AGE),
+        )
+    query = urlencode({"ticket": ticket})
     return f"{parts.scheme}://{parts.netloc}{tickets.REDEEM_PATH}?{query}"
+
+
+def redeem_ticket(ticket: str, host: str) -> tickets.Grant:
+    """Use up a ticket on the dev URL host it was issued for. The row is deleted as it is
+    read: of two redemptions, in any workers or instances, only the one whose delete took the
+    row succeeds. Raises InvalidTicket."""
+    digest = tickets.digest(ticket or "")
+    with database.atomic():
+        row = DevURLTicket.get_or_none(DevURLTicket.token_hash == digest)
+        taken = row is not None and (
+            DevURLTicket.delete().where(DevURLTicket.token_hash == digest).execute() == 1
+        )
+    if not taken:
+        raise tickets.InvalidTicket("unknown or already used")
+    if row.expires_at <= utcnow():
+        raise tickets.InvalidTicket("expired")
+    if row.host != host.lower():
+        raise tickets.InvalidTicket("issued for another host")
+    return tickets.Grant(user_id=row.user_id, key_id=row.api_key_id, host=host, path=row.path)

@@ -154,8 +154,9 @@ class DevURLTicket(MethodView):
     @blp.arguments(TicketQueryArgsSchema, location="query")
     @blp.response(
         302,
-        description="Redirect to the dev URL host, which trades the short-lived signed ticket "
-        "for its `coder_devurl_session_token` cookie and sends the browser on to `url`",
+        description="Redirect to the dev URL host, which trades the ticket (opaque, single use, "
+        "valid for 60 s) for its `coder_devurl_session_token` cookie and sends the browser on "
+        "to `url`'s path (or `/` when that path could lead off the host)",
         headers={"Location": {"schema": {"type": "string"}}},
     )
     def get(self, args):
@@ -165,6 +166,5 @@ class DevURLTicket(MethodView):
             g.api_key.id,
             args["url"],
             hosts.Wildcard.from_settings(current_app.config["SETTINGS"]),
-            current_app.config["SECRET_KEY"],
         )
         return redirect(location, 302)
