@@ -1467,6 +1467,38 @@ OPTIONS = (
         acted_on=True,
     ),
     Option(
+        name="Allowed Resource Pool Hosts",
+        key="pycoderd.resource_pool_allowed_hosts",
+        type="string-array",
+        description=(
+            "The only container engine hosts (host, or host:port) a resource pool's "
+            "cluster_address may name, checked before the name is looked up; listed hosts may "
+            "be private. Empty allows hosts that resolve to public addresses only. A unix "
+            "socket (unix:///path) is allowed only when listed exactly. Separate entries with "
+            "commas."
+        ),
+        flag="resource-pool-allowed-hosts",
+        env="CODER_RESOURCE_POOL_ALLOWED_HOSTS",
+        yaml="resourcePoolAllowedHosts",
+        group="pycoderd",
+        acted_on=True,
+    ),
+    Option(
+        name="Resource Pool Health Interval",
+        key="pycoderd.resource_pool_health_interval",
+        type="duration",
+        description=(
+            "How often the background process checks that each resource pool's engine "
+            "answers (ready or unreachable)."
+        ),
+        flag="resource-pool-health-interval",
+        env="CODER_RESOURCE_POOL_HEALTH_INTERVAL",
+        yaml="resourcePoolHealthInterval",
+        default="15s",
+        group="pycoderd",
+        acted_on=True,
+    ),
+    Option(
         name="Auto Migrate",
         key="pycoderd.auto_migrate",
         type="bool",

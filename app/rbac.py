@@ -28,6 +28,7 @@ SITE_ACTIONS: dict[str, frozenset] = {
     "workspaces:manage_others": frozenset({ADMIN, MANAGER}),
     "images:manage_any": frozenset({ADMIN, MANAGER}),
     "registries:manage": frozenset({ADMIN, MANAGER}),
+    "resource_pools:manage": frozenset({ADMIN}),
     "devurls:manage_others": frozenset({ADMIN, MANAGER}),
 }
 

@@ -129,7 +129,7 @@ def normalize_hosts(hosts: Iterable[str]) -> frozenset[str]:
     return frozenset(h.strip().lower() for h in hosts if h and h.strip())
 
 
-def _host_listed(hosts: frozenset[str], name: str, port: int | None) -> bool:
+def host_listed(hosts: frozenset[str], name: str, port: int | None) -> bool:
     """Whether `name` (any port) or `name:port` is in the list."""
     bare = f"[{name}]" if ":" in name else name
     return name in hosts or bare in hosts or (port is not None and f"{bare}:{port}" in hosts)
@@ -144,7 +144,8 @@ def _not_allowed(name: str, port: int | None = None) -> str:
     return f"registry host {_host_text(name, port)} is not listed in CODER_REGISTRY_ALLOWED"
 
 
-def _public(address: str) -> bool:
+def is_public_address(address: str) -> bool:
+    """A global unicast address (an IPv4-mapped IPv6 address judged as its IPv4 one)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
@@ -169,20 +170,20 @@ def _guarded_adapter(insecure: frozenset[str], allowed: frozenset[str]) -> HTTPA
         )
 
     def guarded(conn, new_conn):
-        if allowed and not _host_listed(allowed, conn.host.lower(), conn.port):
+        if allowed and not host_listed(allowed, conn.host.lower(), conn.port):
             raise _ForbiddenAddress(_not_allowed(conn.host, conn.port))
-        if _host_listed(insecure, conn.host.lower(), conn.port):
+        if host_listed(insecure, conn.host.lower(), conn.port):
             return new_conn()
         try:  # refuse before connecting, so closed and open internal ports look the same
             infos = socket.getaddrinfo(conn.host, conn.port, type=socket.SOCK_STREAM)
         except OSError:
             infos = []  # let the connection attempt report the resolution failure
         for info in infos:
-            if not _public(info[4][0]):
+            if not is_public_address(info[4][0]):
                 raise refuse(conn, info[4][0])
         sock = new_conn()
         peer = sock.getpeername()[0]
-        if not _public(peer):  # the name changed its answer between the check and the connect
+        if not is_public_address(peer):  # the name changed its answer since the check
             sock.close()
             raise refuse(conn, peer)
         return sock
@@ -348,7 +349,7 @@ class Client:
         self.host = self.host.lower()
         self.insecure = normalize_hosts(self.insecure)
         self.allowed = normalize_hosts(self.allowed)
-        if self.allowed and not _host_listed(self.allowed, *split_host(self.host)):
+        if self.allowed and not host_listed(self.allowed, *split_host(self.host)):
             raise Refused(_not_allowed(*split_host(self.host)))
         self._session = requests.Session()
         self._session.trust_env = False  # no proxies or netrc from the environment
@@ -360,7 +361,7 @@ class Client:
     @property
     def listed_insecure(self) -> bool:
         name, port = split_host(self.host)
-        return _host_listed(self.insecure, name, port)
+        return host_listed(self.insecure, name, port)
 
     def close(self) -> None:
         self._session.close()
@@ -458,7 +459,7 @@ class Client:
             raise BadResponse(f"registry {self.host} sent an unusable token realm")
         realm_host = parts.netloc.rsplit("@", 1)[-1].lower()
         same_host = realm_host == self.host
-        listed = _host_listed(self.insecure, parts.hostname.lower(), parts.port)
+        listed = host_listed(self.insecure, parts.hostname.lower(), parts.port)
         if parts.scheme == "http" and not listed:
             raise Refused(
                 f"registry {self.host} asks for a token over plain HTTP from {realm_host}; "

@@ -1,6 +1,6 @@
 """Resource pools (Coder classic's workspace providers): where a workspace's container runs."""
 
-from peewee import BooleanField, CharField, TextField
+from peewee import BooleanField, CharField, DateTimeField, TextField
 
 from app.models.base import TimestampedModel
 
@@ -9,14 +9,29 @@ from app.models.base import TimestampedModel
 BUILT_IN_ID = "fad8087a-c8c6-563c-adaa-ce5c183bf919"
 BUILT_IN_NAME = "built-in"
 
+# The health check's verdicts; "" is "never checked" (see app.services.resource_pools.status).
+READY, PENDING, UNREACHABLE = "ready", "pending", "unreachable"
+
 
 class ResourcePool(TimestampedModel):
-    """A pool's identity and who may use it. Its address and engine come from the deployment's
-    settings for the built-in pool (and, once pools can be added, from columns of their own)."""
+    """One container engine. The built-in pool's engine is the deployment's CODER_DOCKER_HOST
+    (its `cluster_address` stays empty); every other pool names its own."""
 
     name = CharField(max_length=64, unique=True)
     built_in = BooleanField(default=False)
     org_whitelist = TextField(default="[]")  # JSON organization ids; [] = every organization
+    engine_type = CharField(max_length=16, default="docker")
+    cluster_address = CharField(max_length=1024, default="")  # unix://, tcp:// or ssh://
+    hostname = CharField(max_length=1024, default="")  # where clients reach this pool
+    # PEM, encrypted with app.crypto (never returned): for tcp:// with TLS.
+    tls_ca_encrypted = TextField(default="")
+    tls_cert_encrypted = TextField(default="")
+    tls_key_encrypted = TextField(default="")
+    cordoned = BooleanField(default=False)
+    cordon_reason = TextField(default="")
+    status = CharField(max_length=16, default="")  # the last health check's verdict
+    status_error = TextField(default="")  # why it was unreachable
+    checked_at = DateTimeField(null=True)
 
     class Meta:
         table_name = "resource_pool"

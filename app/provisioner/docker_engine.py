@@ -32,17 +32,34 @@ def _message(exc: Exception) -> str:
 
 
 class DockerEngine:
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, tls=None):
         self.base_url = base_url
+        self.tls = tls
         try:
             self.client = docker.DockerClient(
-                base_url=base_url, version=API_VERSION, timeout=API_TIMEOUT
+                base_url=base_url,
+                version=API_VERSION,
+                timeout=API_TIMEOUT,
+                tls=tls or False,
+                # ssh://: the system's ssh client (the keys, agent and known_hosts of the user
+                # pycoderd runs as), not paramiko.
+                use_ssh_client=base_url.startswith("ssh://"),
             )
         except docker_errors.DockerException as exc:
             raise EngineError(f"cannot use the Docker API at {base_url}: {exc}") from None
 
     def close(self) -> None:
         self.client.close()
+
+    def ping(self, timeout: float) -> None:
+        """Check that the engine answers its API within `timeout` seconds."""
+        api = self.client.api
+        try:
+            # The SDK's own ping has no timeout of its own: the same request with one.
+            response = api._get(api._url("/_ping"), timeout=timeout)
+            api._raise_for_status(response)
+        except (docker_errors.DockerException, OSError) as exc:  # requests' errors are OSErrors
+            raise EngineError(f"the engine does not answer: {_message(exc)}") from None
 
     def pull(self, image: str, credentials: Credentials) -> None:
         repository, _, tag = image.rpartition(":")

@@ -48,6 +48,7 @@ RESOURCE_TYPES = frozenset(
         "organization",
         "api_key",
         "devurl",
+        "resource_pool",
     }
 )
 RESOURCE_TYPE_ALIASES = {"workspace": "environment"}

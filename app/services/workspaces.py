@@ -356,7 +356,7 @@ def create(
         if not rbac.can_in_organization(owner, organization.id, "workspaces:create"):
             raise errors.Forbidden("The workspace's owner is not a member of the organization.")
         image = _image_for(viewer, image_id, organization.id)
-        pool_id = resource_pools.for_workspace(owner, resource_pool_id, namespace)
+        pool_id = resource_pools.for_workspace(owner, organization.id, resource_pool_id, namespace)
         cpu_cores = cpu_cores or image.default_cpu_cores
         memory_gb = memory_gb or image.default_memory_gb
         disk_gb = disk_gb or image.default_disk_gb
