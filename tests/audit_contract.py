@@ -123,6 +123,29 @@ def delete_devurl(prefix: str):
     return example
 
 
+def _pool(env: Env):
+    from app import db
+    from app.models import ResourcePool
+
+    with db.database.connection_context():
+        return ResourcePool.create(name=env.unique("pool"), cluster_address="tcp://10.9.9.9:2376")
+
+
+def pool_call(suffix: str = "", body=None):
+    def example(env: Env) -> Call:
+        pool = _pool(env)
+        path = f"/api/private/resource-pools/{pool.id}{suffix}"
+        return Call(path, json=body, resource_id=pool.id)
+
+    return example
+
+
+def rename_pool(env: Env) -> Call:
+    pool = _pool(env)
+    body = {"name": env.unique("renamed")}
+    return Call(f"/api/private/resource-pools/{pool.id}", json=body, resource_id=pool.id)
+
+
 def _image(env: Env):
     from app import db
     from app.models import Image, ImageTag, Registry
@@ -333,6 +356,8 @@ ENV_DEVURLS = "/api/v0/environments/<string:workspace_id>/devurls"
 ENV_DEVURL = ENV_DEVURLS + "/<string:devurl_id>"
 WS = "/api/v0/workspaces/<string:workspace_id>"
 ENV = "/api/v0/environments/<string:workspace_id>"
+POOLS = "/api/private/resource-pools"
+POOL = POOLS + "/<string:pool_id>"
 
 CONTRACT: dict[tuple[str, str], Audited | NotAudited] = {
     # users, API keys, organizations (v0)
@@ -441,6 +466,16 @@ CONTRACT: dict[tuple[str, str], Audited | NotAudited] = {
     ("DELETE", "/api/v0/registries/<string:registry_id>"): Audited(
         "delete", "registry", example=delete_registry
     ),
+    # resource pools (creating one contacts its engine: tests/workspaces/test_pool_admin.py)
+    ("POST", POOLS): Audited(
+        "create", "resource_pool", checked_by="tests/workspaces/test_pool_admin.py (create)"
+    ),
+    ("PATCH", POOL): Audited("write", "resource_pool", example=rename_pool),
+    ("DELETE", POOL): Audited("delete", "resource_pool", example=pool_call()),
+    ("POST", POOL + "/cordon"): Audited(
+        "write", "resource_pool", example=pool_call("/cordon", {"reason": "maintenance"})
+    ),
+    ("POST", POOL + "/uncordon"): Audited("write", "resource_pool", example=pool_call("/uncordon")),
     # activity
     ("POST", "/api/private/metrics/usage/push"): NotAudited(
         "the classic CLI's activity ping: marks the workspace used (last_opened_at) and its "

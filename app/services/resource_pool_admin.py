@@ -84,6 +84,7 @@ def _record(caller: Caller, action: str, pool: ResourcePool, changes: dict, stat
 
 def create(caller: Caller, access_: Access, fields: dict) -> ResourcePool:
     rbac.require(caller.user, "resource_pools:manage")
+    resource_pools.built_in()  # there first, whatever the database went through
     values = _values(access_, fields, pool=None)
     now = utcnow()
     try:
