@@ -42,13 +42,18 @@ ORG_MEMBER = "organization-member"
 ORG_ACTIONS: dict[str, frozenset] = {
     "organization:read": frozenset({ORG_ADMIN, ORG_MANAGER, ORG_MEMBER}),
     "organization:manage": frozenset({ORG_ADMIN}),
+    # Adding a user draws on every user of the deployment, whom only site admins and managers
+    # see (SPEC §3: users and organizations are theirs): no organization role adds members.
+    "members:add": frozenset(),
     "members:manage": frozenset({ORG_ADMIN, ORG_MANAGER}),
+    # Granting or removing `organization-admin`, or changing or removing a member who holds it.
+    "members:manage_admins": frozenset({ORG_ADMIN}),
     "images:read": frozenset({ORG_ADMIN, ORG_MANAGER, ORG_MEMBER}),
     "images:import": frozenset({ORG_ADMIN, ORG_MANAGER, ORG_MEMBER}),
     "images:refresh": frozenset({ORG_ADMIN, ORG_MANAGER, ORG_MEMBER}),
     "images:manage": frozenset({ORG_ADMIN, ORG_MANAGER}),
     "registries:read": frozenset({ORG_ADMIN, ORG_MANAGER, ORG_MEMBER}),
-    "registries:manage": frozenset({ORG_ADMIN, ORG_MANAGER}),
+    "registries:manage": frozenset(),  # SPEC §3: site managers and admins only
     "workspaces:create": frozenset({ORG_ADMIN, ORG_MANAGER, ORG_MEMBER}),
     "workspaces:read_all": frozenset({ORG_ADMIN, ORG_MANAGER}),
 }

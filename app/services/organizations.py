@@ -163,6 +163,11 @@ def update(caller: Caller, org: Organization, fields: dict) -> Organization:
     problems = _problems(fields)
     if fields.get("default") is False and org.is_default:
         problems.append(("default", "make another organization the default instead"))
+    if fields.get("default") and not org.is_default:
+        if not rbac.can(caller.user, "organizations:manage"):
+            raise errors.Forbidden(
+                "Only site admins and managers may choose the default organization."
+            )
     if problems:
         raise errors.ValidationFailed(validations=problems)
     with database.atomic():
@@ -233,9 +238,16 @@ def _record(caller, org, action, before, after, status_code=200) -> None:
     )
 
 
+def _require_may_grant(caller: Caller, org: Organization, *role_sets) -> None:
+    """`organization-admin` is given, kept or taken only by the organization's admins (and site
+    admins and managers): its managers manage every other membership."""
+    if any(rbac.ORG_ADMIN in roles for roles in role_sets):
+        rbac.require_in_organization(caller.user, org.id, "members:manage_admins")
+
+
 def add(caller: Caller, org: Organization, user_id: str, roles) -> OrganizationMember:
-    """Add a user to the organization (its admins and managers, site admins and managers)."""
-    rbac.require_in_organization(caller.user, org.id, "members:manage")
+    """Add a user to the organization: site admins and managers, who see every user."""
+    rbac.require_in_organization(caller.user, org.id, "members:add")
     roles = roles or []
     _check_roles(roles)
     with database.atomic():
@@ -259,6 +271,7 @@ def set_roles(caller: Caller, org: Organization, user_id: str, roles) -> Organiz
     with database.atomic():
         member = _membership(org, user_id)
         before = member.roles
+        _require_may_grant(caller, org, before, roles)
         member.roles = roles
         member.roles_updated_at = utcnow()
         member.save()
@@ -271,6 +284,7 @@ def remove(caller: Caller, org: Organization, user_id: str) -> None:
     rbac.require_in_organization(caller.user, org.id, "members:manage")
     with database.atomic():
         member = _membership(org, user_id)
+        _require_may_grant(caller, org, member.roles)
         if (
             Workspace.select()
             .where((Workspace.organization == org.id) & (Workspace.user == member.user_id))

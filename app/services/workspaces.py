@@ -342,17 +342,15 @@ def create(
             raise errors.ValidationFailed(validations=[("for_user_id", "no such user")])
     with database.atomic():
         if org_id:
-            try:
-                organization = organizations.get(org_id)
-            except errors.NotFound:
-                raise errors.ValidationFailed(
-                    validations=[("org_id", "no such organization")]
-                ) from None
+            # Unknown and hidden organizations answer alike (404): never leak existence.
+            organization = organizations.get_visible(viewer, org_id)
         else:
             image = Image.get_or_none(Image.id == image_id)
-            organization = (
-                image.organization if image is not None else organizations.default_organization()
+            seen = image is not None and rbac.can_in_organization(
+                viewer, image.organization_id, "images:read"
             )
+            # An unseen image is "no such image" (below), in the default organization's terms.
+            organization = image.organization if seen else organizations.default_organization()
         if not rbac.can_in_organization(owner, organization.id, "workspaces:create"):
             raise errors.Forbidden("The workspace's owner is not a member of the organization.")
         image = _image_for(viewer, image_id, organization.id)

@@ -31,6 +31,8 @@ class People:
     org_manager: Person  # organization-manager of `org`
     member: Person  # organization-member of `org`
     outsider: Person  # only in the default organization
+    org_admin: Person  # organization-admin of `org`
+    site_manager: Person  # site-manager, in no organization but the default
 
 
 def _person(*roles, org=None, org_roles=()) -> Person:
@@ -51,4 +53,6 @@ def people(app) -> People:
         org_manager=_person(org=org, org_roles=("organization-manager",)),
         member=_person(org=org),
         outsider=_person(),
+        org_admin=_person(org=org, org_roles=("organization-admin",)),
+        site_manager=_person("site-manager"),
     )

@@ -259,7 +259,11 @@ def test_members_import_and_refresh_but_only_managers_edit(client, people, regis
     manager = people.org_manager.headers
     deprecated = client.patch(path, data='{"deprecated": true}', headers=manager)
     assert deprecated.status_code == 200 and deprecated.json["deprecated"] is True
-    renamed = client.patch(reg_path, data='{"friendly_name": "renamed"}', headers=manager)
+    # registries are site managers' and admins' (SPEC §3), not an organization's managers'
+    refused = client.patch(reg_path, data='{"friendly_name": "renamed"}', headers=manager)
+    assert refused.status_code == 403
+    site_manager = people.site_manager.headers
+    renamed = client.patch(reg_path, data='{"friendly_name": "renamed"}', headers=site_manager)
     assert renamed.status_code == 200 and renamed.json["friendly_name"] == "renamed"
 
     outsider = people.outsider.headers
@@ -556,3 +560,29 @@ def test_import_needs_exactly_one_registry(client, people, registry, given):
     [detail] = answer.json["error"]["details"]
     assert detail["field"] == "registry_id"
     assert detail["detail"].startswith("exactly one of registry_id and new_registry must be set")
+
+
+def test_organization_admin_cannot_create_or_change_registries(client, people, registry):
+    """Issue 14 finding 14: an organization admin created registries; SPEC §3 reserves them to
+    site managers and admins. Importing with a registry that exists stays open to members."""
+    registry.push_image("api/orgadmin", "latest", busybox=False)
+    refused = import_image(client, people.org_admin, people.org_id, registry, "api/orgadmin")
+    assert refused.status_code == 403, refused.json
+    with db.database.connection_context():
+        assert Registry.select().count() == 0
+    by_manager = import_image(client, people.site_manager, people.org_id, registry, "api/orgadmin")
+    assert by_manager.status_code == 201, by_manager.json
+    reg_path = f"/api/v0/registries/{by_manager.json['registry']['id']}"
+    admin = people.org_admin.headers
+    assert client.patch(reg_path, json={"friendly_name": "mine"}, headers=admin).status_code == 403
+    assert client.delete(reg_path, headers=admin).status_code == 403
+    registry.push_image("api/orgadmin2", "latest", busybox=False)
+    reusing = import_image(
+        client,
+        people.org_admin,
+        people.org_id,
+        registry,
+        "api/orgadmin2",
+        registry_id=by_manager.json["registry"]["id"],
+    )
+    assert reusing.status_code == 201, reusing.json

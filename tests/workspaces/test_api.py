@@ -257,3 +257,23 @@ def test_workspaces_config_refuses_what_pycoderd_cannot_do(client, manager, body
     assert detail["field"] == field and detail["detail"]
     config = client.get("/api/v0/workspaces/config", headers=headers).json
     assert config[field] in (False, "")
+
+
+def test_organization_one_is_not_in_is_hidden(client, member):
+    """Issue 14 finding 16: a member creating a workspace in an organization it is not in got
+    403 "owner is not a member", telling that the organization exists. Hidden = unknown = 404,
+    whether named by `org_id` or reached through one of its images."""
+    from app.models import Organization
+
+    _, headers = member
+    with db.database.connection_context():
+        hidden = Organization.create(name="hidden")
+    hidden_image = make_image(organization_id=hidden.id, repository="coder/hidden")
+    for org_id in (hidden.id, "00000000-0000-4000-8000-000000000000"):
+        answer = _create(client, headers, hidden_image.id, org_id=org_id)
+        assert answer.status_code == 404, answer.json
+        assert "member" not in answer.json["error"]["msg"]
+    unknown_image = _create(client, headers, "no-such-image")
+    by_image = _create(client, headers, hidden_image.id)
+    assert by_image.status_code == unknown_image.status_code == 400
+    assert by_image.json == unknown_image.json
