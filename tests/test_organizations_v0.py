@@ -137,7 +137,7 @@ def test_organization_manager_cannot_grant_or_remove_organization_admin(client):
     """Issue 14 finding 6: an organization manager granted itself organization-admin and
     stripped the real admin. Only the organization's admins (and site staff) touch that role."""
     org, people = _org_with(boss=["organization-admin"], mgr=["organization-manager"], dev=[])
-    (boss, boss_h), (mgr, mgr_h), (dev, dev_h) = people["boss"], people["mgr"], people["dev"]
+    (boss, boss_h), (mgr, mgr_h), (dev, _) = people["boss"], people["mgr"], people["dev"]
     members = f"/api/v0/orgs/{org.id}/members"
     for who, roles in (
         ("me", ["organization-admin"]),
