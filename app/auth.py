@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import after_this_request, current_app, g, request
 
-from app import csrf
+from app import csrf, rbac
 from app.services import api_keys, sessions, ssh_keys, users
 from app.services.context import Caller
 
@@ -34,12 +34,14 @@ def current_user():
     """The authenticated user, authenticating on first use; raises Unauthorized (401).
 
     Deleted or suspended users are refused here, on every request, not only at login; an
-    unsafe request carrying the session cookie must first pass the CSRF check (app.csrf).
+    unsafe request carrying the session cookie must first pass the CSRF check (app.csrf); a
+    token's scope must reach the route (rbac.require_scope: 403).
     """
     if "user" not in g:
         if _cookie_token():
             csrf.check()
         key = api_keys.authenticate(presented_token())
+        rbac.require_scope(key.scope, request.endpoint)
         settings = current_app.config["SETTINGS"]
         api_keys.touch(
             key,
@@ -65,6 +67,7 @@ def caller() -> Caller:
         ip=request.remote_addr or "",
         user_agent=request.headers.get("User-Agent", ""),
         request_id=g.get("request_id", ""),
+        key_id=g.api_key.id if "api_key" in g else "",
     )
 
 

@@ -60,6 +60,24 @@ ORG_ACTIONS: dict[str, frozenset] = {
 SITE_OVERRIDES_ORG = frozenset({ADMIN, MANAGER})
 
 
+# Token scopes, as coderd's: `all` reaches whatever its user may; `application_connect` reaches
+# dev URLs (apps) only: the dev URL proxy, and the one API route that signs a browser in to a
+# dev URL host. Every other API route answers 403 to it (scope -> endpoints; absent = all).
+SCOPE_ENDPOINTS: dict[str, frozenset] = {
+    "application_connect": frozenset({"v0_devurls.DevURLTicket"}),
+}
+
+
+def require_scope(scope: str, endpoint: str | None) -> None:
+    """403 unless a token of this scope may reach this API endpoint."""
+    allowed = SCOPE_ENDPOINTS.get(scope)
+    if allowed is not None and endpoint not in allowed:
+        raise errors.Forbidden(
+            f'This token\'s scope "{scope}" reaches dev URLs (apps) only.',
+            detail="Use a token of scope \"all\" for the API.",
+        )
+
+
 def organization_roles(user, organization_id: str) -> frozenset:
     """The user's roles in one organization (empty when not a member)."""
     from app.models import OrganizationMember

@@ -115,3 +115,76 @@ def _key_body(pem: str) -> str:
     """A distinctive line from the middle of a PEM private key."""
     lines = [line for line in pem.splitlines() if line and not line.startswith("-----")]
     return lines[len(lines) // 2]
+
+
+SECRET_FIELDS = {"key", "session_token", "private_key"}
+STRONG = "Correct-Horse-Battery-9"
+
+
+def _secret_operations(client):
+    """(method, path) of every documented operation whose success body holds a secret field."""
+    found = set()
+    for version in ("v0", "v2"):
+        document = client.get(f"/api/{version}/openapi.json").json
+        schemas = document["components"]["schemas"]
+
+        def fields(schema):
+            if "$ref" in schema:
+                schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+            if schema.get("type") == "array":
+                return fields(schema["items"])
+            return set(schema.get("properties", {}))
+
+        for path, operations in document["paths"].items():
+            for method, operation in operations.items():
+                if method == "parameters":
+                    continue
+                for status, response in operation.get("responses", {}).items():
+                    schema = response.get("content", {}).get("application/json", {}).get("schema")
+                    if status.startswith("2") and schema and fields(schema) & SECRET_FIELDS:
+                        found.add((method, path))
+    return found
+
+
+def test_responses_carrying_secrets_are_not_stored(client):
+    """Issue 14 finding 17: a new key, token, session token or SSH private key came without
+    `Cache-Control: no-store`. Every operation documented to return one sets it."""
+    from tests.factories import make_token, make_user
+
+    user = make_user(password=STRONG)
+    token = make_token(user, name="theirs")
+    key_id = token.split("-")[0]
+    headers = {"Coder-Session-Token": token}
+    requests = {
+        ("post", "/api/v2/users/login"): dict(json={"email": user.email, "password": STRONG}),
+        ("post", "/api/v2/users/{user}/keys"): dict(path="/api/v2/users/me/keys"),
+        ("post", "/api/v2/users/{user}/keys/tokens"): dict(
+            path="/api/v2/users/me/keys/tokens", json={"token_name": "new"}
+        ),
+        ("post", "/api/v0/api-keys/{user_id}"): dict(
+            path="/api/v0/api-keys/me", json={"name": "v0"}
+        ),
+        ("post", "/api/v0/api-keys/{user_id}/{key_id}/regen"): dict(
+            path=f"/api/v0/api-keys/me/{key_id}/regen"
+        ),
+        ("get", "/api/v0/users/{user_id}/sshkey"): dict(path="/api/v0/users/me/sshkey"),
+        ("post", "/api/v0/users/{user_id}/sshkey"): dict(path="/api/v0/users/me/sshkey"),
+    }
+    assert set(requests) == _secret_operations(client)
+    for (method, path), request in requests.items():
+        answer = client.open(
+            request.get("path", path),
+            method=method.upper(),
+            json=request.get("json"),
+            headers=headers,
+        )
+        client.delete_cookie("coder_session_token")
+        assert answer.status_code < 300, (path, answer.json)
+        assert SECRET_FIELDS & set(answer.json), path
+        assert answer.headers.get("Cache-Control") == "no-store", path
+        if path.endswith("/regen"):
+            headers = {"Coder-Session-Token": answer.json["key"]}
+    # and what holds no secret stays cacheable as before
+    assert "no-store" not in client.get("/api/v2/users/me", headers=headers).headers.get(
+        "Cache-Control", ""
+    )

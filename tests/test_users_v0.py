@@ -250,3 +250,70 @@ def test_nul_characters_are_refused_not_500(client):
     assert client.get("/api/v0/users/a%00b", headers=headers).status_code == 404
     tokens = client.get("/api/v2/users/me/keys/tokens?include_all=%00", headers=headers)
     assert tokens.status_code == 400
+
+
+def _login(client, user, password):
+    answer = client.post("/api/v2/users/login", json={"email": user.email, "password": password})
+    assert answer.status_code == 201, answer.json
+    client.delete_cookie("coder_session_token")
+    return answer.json["session_token"]
+
+
+def _works(client, token):
+    return client.get("/api/v2/users/me", headers={"Coder-Session-Token": token}).status_code
+
+
+def test_password_change_ends_the_users_other_sessions(client):
+    """Issue 14 finding 13: after a password change the user's other sessions kept working.
+    They end (tokens too, as coderd's); the session that made the change is kept."""
+    user = make_user(password=STRONG)
+    laptop = _login(client, user, STRONG)
+    stolen = _login(client, user, STRONG)
+    token = make_token(user, name="cli")
+    changed = client.patch(
+        "/api/v0/users/me",
+        json={"password": "Another-Good-Pass-7", "old_password": STRONG},
+        headers=_v0(laptop),
+    )
+    assert changed.status_code == 200, changed.json
+    assert _works(client, laptop) == 200
+    assert _works(client, stolen) == 401
+    assert _works(client, token) == 401
+    assert _works(client, _login(client, user, "Another-Good-Pass-7")) == 200
+
+
+def test_password_reset_by_an_admin_ends_every_session_of_the_user(client):
+    user = make_user(password=STRONG)
+    session = _login(client, user, STRONG)
+    admin = make_user("site-admin")
+    admin_token = make_token(admin)
+    admin_other = make_token(admin)
+    reset = client.patch(
+        f"/api/v0/users/{user.id}",
+        json={"password": "Temporary-1", "temporary_password": True},
+        headers=_v0(admin_token),
+    )
+    assert reset.status_code == 200, reset.json
+    assert _works(client, session) == 401
+    with db.database.connection_context():
+        assert APIKey.select().where(APIKey.user == user.id).count() == 0
+    assert _works(client, admin_token) == _works(client, admin_other) == 200
+
+
+def test_users_cannot_set_their_own_login_type(client):
+    """Issue 14 finding 17: a user could change how they sign in (`login_type`)."""
+    user = make_user(password=STRONG)
+    admin = make_user("site-admin")
+    for who, headers in ((user, _v0(make_token(user))), (admin, _v0(make_token(admin)))):
+        answer = client.patch("/api/v0/users/me", json={"login_type": "oidc"}, headers=headers)
+        assert answer.status_code == 403, answer.json
+        same = client.patch(
+            "/api/v0/users/me", json={"login_type": "built-in", "name": "N"}, headers=headers
+        )
+        assert same.status_code == 200  # a client echoing the user back changes nothing
+        with db.database.connection_context():
+            assert User.get_by_id(who.id).login_type == "built-in"
+    by_admin = client.patch(
+        f"/api/v0/users/{user.id}", json={"login_type": "oidc"}, headers=_v0(make_token(admin))
+    )
+    assert by_admin.status_code == 200 and by_admin.json["login_type"] == "oidc"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http
 
+import flask
 import flask_smorest
 import marshmallow as ma
 from webargs import core
@@ -90,6 +91,22 @@ class Blueprint(flask_smorest.Blueprint):
         wrapper = self.doc(security=SECURITY[self.api_version])(wrapper)
         wrapper = self.alt_response(403, response="FORBIDDEN")(wrapper)
         return self.alt_response(401, response="UNAUTHORIZED")(wrapper)
+
+    @staticmethod
+    def no_store(func):
+        """The response carries a secret (a new key or token, a private key): `Cache-Control:
+        no-store`, so no browser or proxy cache keeps it."""
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            @flask.after_this_request
+            def _no_store(response):
+                response.headers["Cache-Control"] = "no-store"
+                return response
+
+            return func(*args, **kwargs)
+
+        return wrapper
 
     def error_responses(self, *statuses):
         """Document the error statuses a view may answer (each in the version's envelope)."""

@@ -11,6 +11,7 @@ class Caller:
     ip: str = ""
     user_agent: str = ""
     request_id: str = ""
+    key_id: str = ""  # the API key the request authenticated with, if any
 
     @property
     def user_id(self) -> str | None:

@@ -300,6 +300,9 @@ def update(caller: Caller, user: User, changes: dict) -> User:
             raise errors.Forbidden("You cannot remove your own site-admin role.")
     if "status" in changes and own and changes["status"] != "active":
         raise errors.Forbidden("You cannot suspend yourself.")
+    if own and changes.get("login_type", user.login_type) != user.login_type:
+        # How a user signs in is the deployment's to decide (site admins and managers).
+        raise errors.Forbidden("You cannot change your own login type.")
     if password is not None and own and not password_matches(user, old_password or ""):
         raise errors.ValidationFailed(
             "Old password is incorrect.",
@@ -323,10 +326,21 @@ def update(caller: Caller, user: User, changes: dict) -> User:
         if password is not None:
             user.password_hash = hash_password(password)
             user.temporary_password = temporary
+            _end_other_keys(caller, user)
         user.updated_at = utcnow()
         user.save()
         _record(caller, user, "write", before, _state(user))
     return user
+
+
+def _end_other_keys(caller: Caller, user: User) -> None:
+    """A new password ends every key of the user (sessions and tokens alike, as coderd's
+    password change deletes them all) but the one this very request came with, when the user
+    changes their own: whoever held the old password loses what they made with it."""
+    ended = APIKey.delete().where(APIKey.user == user.id)
+    if caller.user_id == user.id and caller.key_id:
+        ended = ended.where(APIKey.id != caller.key_id)
+    ended.execute()
 
 
 def _workspace_count(user: User) -> int:

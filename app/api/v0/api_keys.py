@@ -50,6 +50,7 @@ class APIKeys(MethodView):
     @blp.arguments(APIKeyCreateSchema)
     @blp.error_responses(404, 409)
     @blp.response(201, KeySchema)
+    @blp.no_store
     def post(self, data, user_id):
         """Create an API key for a user"""
         new = api_keys.create_v0(auth.caller(), _owner(user_id), data["name"], auth.lifetimes())
@@ -78,6 +79,7 @@ class APIKeyRegen(MethodView):
     @blp.login_required
     @blp.error_responses(404)
     @blp.response(200, KeySchema)
+    @blp.no_store
     def post(self, user_id, key_id):
         """Regenerate an API key's secret"""
         return {"key": api_keys.regenerate(auth.caller(), _owner(user_id), key_id).token}

@@ -67,6 +67,7 @@ class UserSSHKey(MethodView):
     @blp.login_required
     @blp.error_responses(404)
     @blp.response(200, SSHKeySchema)
+    @blp.no_store
     def get(self, user_id):
         """Get a user's SSH public key (and private key, for your own)"""
         user = users.get_visible(auth.current_user(), user_id)
@@ -75,6 +76,7 @@ class UserSSHKey(MethodView):
     @blp.login_required
     @blp.error_responses(404)
     @blp.response(200, SSHKeySchema)
+    @blp.no_store
     def post(self, user_id):
         """Regenerate a user's SSH key pair"""
         user = users.get_visible(auth.current_user(), user_id)

@@ -60,6 +60,7 @@ class Keys(MethodView):
     @blp.login_required
     @blp.error_responses(400, 404)
     @blp.response(201, GenerateAPIKeyResponseSchema)
+    @blp.no_store
     def post(self, user):
         """Create new session key
 
@@ -85,6 +86,7 @@ class Tokens(MethodView):
     @blp.arguments(CreateTokenRequestSchema)
     @blp.error_responses(404, 409)
     @blp.response(201, GenerateAPIKeyResponseSchema)
+    @blp.no_store
     def post(self, data, user):
         """Create token API key"""
         new = api_keys.create_token(

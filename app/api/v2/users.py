@@ -120,6 +120,7 @@ class Login(MethodView):
     @blp.arguments(LoginWithPasswordRequestSchema)
     @blp.error_responses(401, 403)
     @blp.response(201, LoginWithPasswordResponseSchema)
+    @blp.no_store
     def post(self, data):
         """Log in user"""
         lifetimes = auth.lifetimes()
