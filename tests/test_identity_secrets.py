@@ -128,7 +128,7 @@ def _secret_operations(client):
         document = client.get(f"/api/{version}/openapi.json").json
         schemas = document["components"]["schemas"]
 
-        def fields(schema):
+        def fields(schema, schemas=schemas):
             if "$ref" in schema:
                 schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
             if schema.get("type") == "array":
