@@ -74,7 +74,7 @@ def require_scope(scope: str, endpoint: str | None) -> None:
     if allowed is not None and endpoint not in allowed:
         raise errors.Forbidden(
             f'This token\'s scope "{scope}" reaches dev URLs (apps) only.',
-            detail="Use a token of scope \"all\" for the API.",
+            detail='Use a token of scope "all" for the API.',
         )
 
 
