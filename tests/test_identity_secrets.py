@@ -157,6 +157,7 @@ def test_responses_carrying_secrets_are_not_stored(client):
     headers = {"Coder-Session-Token": token}
     requests = {
         ("post", "/api/v2/users/login"): dict(json={"email": user.email, "password": STRONG}),
+        ("post", "/auth/basic/login"): dict(json={"email": user.email, "password": STRONG}),
         ("post", "/api/v2/users/{user}/keys"): dict(path="/api/v2/users/me/keys"),
         ("post", "/api/v2/users/{user}/keys/tokens"): dict(
             path="/api/v2/users/me/keys/tokens", json={"token_name": "new"}

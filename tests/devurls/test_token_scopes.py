@@ -106,3 +106,21 @@ def test_application_connect_token_reaches_dev_urls(client, upstream, owner):
     assert ticket.status_code == 302
     assert urlsplit(ticket.headers["Location"]).hostname == host
     assert devurl.id
+
+
+def test_application_connect_token_cannot_mint_a_key_through_the_login_page(client, owner):
+    """/internal-auth (coder login's page) mints a key for the session cookie's user: not for
+    an application_connect token put in that cookie."""
+    user, token = owner
+    app_token = _app_token(client, token)
+    with db.database.connection_context():
+        keys_before = APIKey.select().where(APIKey.user == user.id).count()
+    client.set_cookie("coder_session_token", app_token, domain="coder.test")
+    answer = client.post(
+        "/internal-auth?show_token=true",
+        base_url="http://coder.test",
+        headers={"Origin": "http://coder.test"},
+    )
+    assert answer.status_code == 403, answer.get_data(as_text=True)
+    with db.database.connection_context():
+        assert APIKey.select().where(APIKey.user == user.id).count() == keys_before

@@ -31,6 +31,7 @@ class BasicLogin(MethodView):
     @blp.arguments(BasicLoginSchema)
     @blp.response(200, BasicLoginResultSchema)
     @blp.error_responses(401, 403)
+    @blp.no_store
     def post(self, body):
         """Log in with email and password
 
