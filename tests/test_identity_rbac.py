@@ -70,6 +70,8 @@ MATRIX = [
     ),
     # v2 users
     ("get", "/api/v2/users/first", None, _expect(200, 200, 200, 200, 200)),
+    ("get", "/api/v2/users/authmethods", None, _expect(200, 200, 200, 200, 200)),
+    ("get", "/api/v2/users/roles", None, ALL_OK),
     ("post", "/api/v2/users/first", "first_user", _expect(409, 409, 409, 409, 409)),
     ("post", "/api/v2/users/login", "bad_login", _expect(401, 401, 401, 401, 401)),
     ("post", "/api/v2/users/logout", None, ALL_OK),
