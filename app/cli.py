@@ -1,4 +1,4 @@
-"""The `pycoderd` command: server, db, users, tokens, provisionerd, openapi."""
+"""The `pycoderd` command: server, db, users, tokens, provisionerd, openapi, nginx-config."""
 
 from __future__ import annotations
 
@@ -404,6 +404,35 @@ def starter(folder, registry_address, network):
         run.run(root, registry_address, network, lambda line: click.echo(line), stop)
     except (run.StarterError, OSError, RuntimeError) as exc:
         raise CLIError(f"starter: {exc}") from None
+
+
+@main.command("nginx-config", context_settings=CONTEXT)
+@click.option(
+    "--listen",
+    default="80",
+    show_default=True,
+    help="nginx's listen directive for dev URL hosts (e.g. `443 ssl`, then add certificates).",
+)
+@click.option(
+    "--pycoderd",
+    "address",
+    default=None,
+    help="Where nginx reaches pycoderd, host:port [default: CODER_HTTP_ADDRESS].",
+)
+def nginx_config(listen, address):
+    """Print the nginx configuration that proxies dev URL traffic itself after asking pycoderd
+    who may reach which workspace (README "Dev URLs behind nginx")."""
+    from app.devurls import nginx
+
+    try:
+        settings = options.load()
+    except options.OptionError as exc:
+        raise option_error(exc, None) from None
+    address = address or settings["http_address"]
+    try:
+        click.echo(nginx.render(settings, listen=listen, pycoderd=address), nl=False)
+    except ValueError as exc:
+        raise CLIError(f"nginx-config: {exc}") from None
 
 
 @main.group(context_settings=CONTEXT)

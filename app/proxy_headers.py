@@ -13,7 +13,7 @@ class TrustedProxyFix:
     def __init__(self, wsgi_app, trusted_headers, trusted_origins):
         headers = {h.strip().lower() for h in trusted_headers}
         self.wsgi_app = wsgi_app
-        self.networks = [ipaddress.ip_network(o.strip(), strict=False) for o in trusted_origins]
+        self.networks = networks(trusted_origins)
         self.fixed = ProxyFix(
             wsgi_app,
             x_for=1 if "x-forwarded-for" in headers else 0,
@@ -23,17 +23,24 @@ class TrustedProxyFix:
             x_prefix=1 if "x-forwarded-prefix" in headers else 0,
         )
 
-    def _trusted(self, remote: str) -> bool:
-        try:
-            address = ipaddress.ip_address(remote)
-        except ValueError:
-            return False
-        return any(address in network for network in self.networks)
-
     def __call__(self, environ, start_response):
-        if self.networks and self._trusted(environ.get("REMOTE_ADDR", "")):
+        if is_trusted(self.networks, environ.get("REMOTE_ADDR", "")):
             return self.fixed(environ, start_response)
         return self.wsgi_app(environ, start_response)
+
+
+def networks(origins) -> list:
+    """CODER_PROXY_TRUSTED_ORIGINS as networks (checked by check_origins at start)."""
+    return [ipaddress.ip_network(o.strip(), strict=False) for o in origins]
+
+
+def is_trusted(trusted_networks, remote: str) -> bool:
+    """Whether the peer address `remote` is in one of the trusted networks."""
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return False
+    return any(address in network for network in trusted_networks)
 
 
 def check_origins(origins) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import NamedTuple
 from urllib.parse import quote
 
 from werkzeug.wrappers import Request
 
 from app import csrf, db, errors, logs, options
 from app.auth import SESSION_COOKIE, SESSION_HEADERS, SESSION_QUERY
-from app.devurls import forwarding, hosts, loops, replies, tickets, websocket, wire
+from app.devurls import authorize, forwarding, hosts, loops, replies, tickets, websocket, wire
 from app.devurls.traffic import Recorder, Sample
 from app.models.base import utcnow
 from app.services import api_keys, devurls
@@ -25,6 +26,15 @@ from app.services.context import Caller
 log = logging.getLogger("pycoderd.devurls")
 
 TICKET_ENDPOINT = "/api/v0/devurls/ticket"
+
+
+class Decision(NamedTuple):
+    """A visit the proxy allows: the dev URL's route, the visitor (None: anonymous) and the
+    target, (scheme, address, port)."""
+
+    route: devurls.Route
+    user: object
+    target: tuple[str, str, int]
 
 
 class DevURLProxy:
@@ -50,6 +60,7 @@ class DevURLProxy:
         self.recorder = Recorder()
         self.http = forwarding.Forwarder(self.timeout, self.recorder)
         self.websockets = websocket.Relay(settings, self.timeout, self.recorder)
+        self.authorizer = authorize.Authorizer(self, settings)
 
     def __call__(self, environ, start_response):
         label = self.wildcard.label(environ.get("HTTP_HOST", "")) if self.wildcard else None
@@ -57,12 +68,12 @@ class DevURLProxy:
             return self.wsgi_app(environ, start_response)
         request = Request(environ)
         try:
+            if request.path == authorize.PATH:
+                return self.authorizer(environ, start_response, label)
             self.loops.check_request(environ)
             if request.path == tickets.REDEEM_PATH:
                 return self._redeem(request, start_response)
-            route, user = self._decide(request, label)
-            if user is not None:  # for the access line (logs.AccessLog)
-                environ[logs.USER_KEY] = user.username
+            decision = self.decide(request, label, websocket.requested(environ))
         except errors.APIError as error:
             return replies.error(error, start_response)
         except Exception as exc:
@@ -72,12 +83,18 @@ class DevURLProxy:
             return replies.error(error, start_response)
         finally:
             db.close()
-        return self._forward(environ, start_response, route, user)
+        return self._forward(environ, start_response, decision)
 
     # --- deciding ------------------------------------------------------------------------
 
-    def _decide(self, request: Request, label: str):
-        if websocket.requested(request.environ):
+    def decide(self, request: Request, label: str, upgrade: bool) -> Decision:
+        """Who visits the dev URL at `label` and whether they may; where their request goes.
+
+        The one decision of both ways to a workspace: this proxy's own forwarding and nginx's
+        (`authorize`). `upgrade`: the request asks for a WebSocket. Raises an APIError for any
+        refusal (401 not signed in, 403, 404, 502, 508...)."""
+        self.loops.check_request(request.environ)
+        if upgrade:
             _check_websocket_origin(request)
         route = devurls.resolve(label)
         if route is None:
@@ -102,9 +119,13 @@ class DevURLProxy:
                 detail=f'Workspace "{route.workspace.name}" is '
                 f"{route.workspace.container_status}; start it to reach its dev URLs.",
             )
+        address = self._address(route.workspace)
+        self.loops.check_target(address, route.devurl.port)
+        if user is not None:  # for the access line (logs.AccessLog)
+            request.environ[logs.USER_KEY] = user.username
         if self.recorder.visit_due(route.workspace.id, user.id if user else None):
             devurls.record_visit(route.workspace.id, user.id if user else None, utcnow())
-        return route, user
+        return Decision(route, user, (route.devurl.scheme, address, route.devurl.port))
 
     def _visitor(self, request: Request):
         """(user or None, why a presented credential failed)."""
@@ -142,8 +163,11 @@ class DevURLProxy:
         return None, ""
 
     def _sign_in_hint(self, request: Request) -> str:
-        target = quote(request.url, safe="")
-        return f"Sign in, then open {self.access_url}{TICKET_ENDPOINT}?url={target}"
+        return f"Sign in, then open {self.sign_in_url(request)}"
+
+    def sign_in_url(self, request: Request) -> str:
+        """Where a signed-in browser gets a ticket for the URL it asked for."""
+        return f"{self.access_url}{TICKET_ENDPOINT}?url={quote(request.url, safe='')}"
 
     def _redeem(self, request: Request, start_response):
         """Trade a ticket from the API host for a session cookie on this dev URL host."""
@@ -187,20 +211,17 @@ class DevURLProxy:
             " when it started; rebuild the workspace to reach its dev URLs.",
         )
 
-    def _forward(self, environ, start_response, route, user):
-        devurl = route.devurl
+    def _forward(self, environ, start_response, decision: Decision):
+        route, user, target = decision
         try:
-            address = self._address(route.workspace)
-            self.loops.check_target(address, devurl.port)
             head = wire.request_head(environ, (self.loops.hop(environ),))
         except errors.APIError as error:
             return replies.error(error, start_response)
-        target = (devurl.scheme, address, devurl.port)
         sample = Sample(route.workspace.id)
         if websocket.requested(environ):
             return self.websockets.forward(environ, start_response, target, head, sample)
         # Connections are kept for one visitor of one dev URL: never shared across callers.
-        pool_key = (devurl.id, user.id, *target) if user is not None else None
+        pool_key = (route.devurl.id, user.id, *target) if user is not None else None
         return self.http.forward(environ, start_response, target, head, sample, pool_key)
 
 

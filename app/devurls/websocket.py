@@ -55,18 +55,14 @@ def requested(environ) -> bool:
     upgrade = environ.get("HTTP_UPGRADE")
     return bool(
         upgrade
-        and "websocket" in _tokens(upgrade)
-        and "upgrade" in _tokens(environ.get("HTTP_CONNECTION", ""))
+        and "websocket" in wire.tokens(upgrade)
+        and "upgrade" in wire.tokens(environ.get("HTTP_CONNECTION", ""))
         and environ.get("REQUEST_METHOD") == "GET"
         and environ.get("SERVER_PROTOCOL") == "HTTP/1.1"
         # A body would sit in the server's read buffer, out of the relay's reach.
         and environ.get("CONTENT_LENGTH", "") in ("", "0")
         and not environ.get("HTTP_TRANSFER_ENCODING")
     )
-
-
-def _tokens(header: str) -> set[str]:
-    return {token.strip().lower() for token in header.split(",")}
 
 
 class Relay:

@@ -32,10 +32,14 @@ class BodyCutShort(Exception):
     """The client sent less of the request body than it announced."""
 
 
+def tokens(header: str) -> set[str]:
+    """A comma-separated header's tokens, lower-cased."""
+    return {token.strip().lower() for token in header.split(",") if token.strip()}
+
+
 def hop_by_hop(connection: str) -> frozenset:
     """The headers that stop at this hop: the standard ones and those `Connection` names."""
-    listed = {token.strip().lower() for token in connection.split(",") if token.strip()}
-    return HOP_BY_HOP | listed
+    return HOP_BY_HOP | tokens(connection)
 
 
 def response_headers(response) -> list[tuple[str, str]]:
@@ -48,7 +52,7 @@ def request_head(environ, extra: tuple[tuple[str, str], ...] = ()) -> bytes:
     """The request line and headers for the workspace, as bytes on the wire; `extra` headers
     replace the client's of the same name."""
     replaced = {name.lower() for name, _ in extra}
-    lines = [f"{environ['REQUEST_METHOD']} {_target(environ)} HTTP/1.1"]
+    lines = [f"{environ['REQUEST_METHOD']} {target(environ)} HTTP/1.1"]
     lines += [
         f"{name}: {value}"
         for name, value in _request_headers(environ)
@@ -107,7 +111,7 @@ def send_body(conn, environ) -> int:
     return sent
 
 
-def _target(environ) -> str:
+def target(environ) -> str:
     """The request target as the client sent it, minus pycoderd's token parameter."""
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
     if raw.startswith("/"):
@@ -137,7 +141,7 @@ def _request_headers(environ):
         if lower in ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "expect"):
             continue
         if lower == "cookie":
-            value = _strip_cookies(value)
+            value = strip_cookies(value)
             if not value:
                 continue
         yield name, value
@@ -153,7 +157,7 @@ def _request_headers(environ):
     yield "X-Forwarded-Host", environ.get("HTTP_HOST", "")
 
 
-def _strip_cookies(header: str) -> str:
+def strip_cookies(header: str) -> str:
     kept = []
     for part in header.split(";"):
         name = part.split("=", 1)[0].strip()

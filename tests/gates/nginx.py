@@ -99,7 +99,6 @@ class Nginx:
     """nginx with one TLS server per (port, proxy_bind source address) pair."""
 
     def __init__(self, root: Path, upstream: str, binds: dict[str, int]):
-        self.root = root
         self.binds = binds  # source address the proxy connects upstream from -> listen port
         root.mkdir(parents=True, exist_ok=True)
         self_signed(root)
@@ -107,6 +106,19 @@ class Nginx:
             SERVER.format(port=port, root=root, upstream=upstream, bind=bind)
             for bind, port in binds.items()
         )
+        self.serve(root, servers, list(binds.values()))
+
+    @classmethod
+    def with_servers(cls, root: Path, servers: str, ports: list[int]) -> Nginx:
+        """nginx with `servers` (text for its http block) listening on `ports`."""
+        proxy = cls.__new__(cls)
+        proxy.binds = {}
+        root.mkdir(parents=True, exist_ok=True)
+        proxy.serve(root, servers, ports)
+        return proxy
+
+    def serve(self, root: Path, servers: str, ports: list[int]) -> None:
+        self.root = root
         user = "user root root;" if os.geteuid() == 0 else ""
         (root / "nginx.conf").write_text(CONFIG.format(root=root, servers=servers, user=user))
         # In the foreground (`daemon off;`), so the master gets the parent-death signal.
@@ -117,7 +129,7 @@ class Nginx:
             start_new_session=True,
         )
         deadline = time.monotonic() + 20
-        for port in binds.values():
+        for port in ports:
             while not _listening(port):
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
