@@ -1,11 +1,14 @@
-"""Dev URL proxy: throughput and latency through pycoderd against direct access to the same app.
+"""Dev URL proxy: throughput and latency through nginx (asking pycoderd) and through pycoderd's
+own proxy, against direct access to the same app.
 
     .venv/bin/python -m bench.proxy [--duration 10] [--connections 16]
 
 The upstream is a small Flask app (a stand-in for a workspace's dev server) on pycoderd's
-gunicorn configuration; pycoderd serves it as a PUBLIC and as an AUTHED dev URL on the host
-network. wrk loads each way in turn from a second process over loopback: small JSON answers
-(requests/s, p50/p99) and 1 MiB bodies (MB/s). Goal: at least half the direct throughput.
+gunicorn configuration, pinned to CPU 0 (`taskset`); pycoderd serves it as a PUBLIC and as an
+AUTHED dev URL on the host network, and Debian's nginx runs `pycoderd nginx-config`'s
+configuration in front of pycoderd. pycoderd, nginx and wrk share CPU 1 (this process's affinity,
+inherited). wrk loads each way in turn over loopback: small JSON answers (requests/s, p50/p99) and
+1 MiB bodies (MB/s). Goals: the nginx way at least 0.8 of direct, pycoderd's own at least 0.5.
 """
 
 from __future__ import annotations
@@ -14,16 +17,36 @@ import argparse
 import datetime as dt
 import os
 import platform
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from bench import report
 from bench.http_load import free_port, run_wrk, start, stop
 
 ROOT = Path(__file__).resolve().parent.parent
-GOAL = 0.5
+GOALS = {"nginx": 0.8, "pycoderd": 0.5}
+NGINX_MAIN = """
+worker_processes 1;
+daemon off;
+{user}
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/client_body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+{servers}
+}}
+"""
 BLOB = bytes(range(256)) * 4096  # 1 MiB
 
 
@@ -110,6 +133,10 @@ def main() -> None:
         return
 
     workdir = Path(tempfile.mkdtemp(prefix="pycoderd-bench-proxy-"))
+    pinned = (os.cpu_count() or 1) >= 2
+    if pinned:
+        # pycoderd, nginx and wrk inherit CPU 1; the upstream gets CPU 0 to itself.
+        os.sched_setaffinity(0, {1})
     upstream_port = free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -121,10 +148,13 @@ def main() -> None:
         "CODER_UPDATE_CHECK": "false",  # benchmarks never leave loopback
         "CODER_WILDCARD_ACCESS_URL": "*.apps.bench",
         "CODER_WORKSPACE_NETWORK": "host",
+        "CODER_PROXY_TRUSTED_ORIGINS": "127.0.0.1/32",
+        "CODER_PROXY_TRUSTED_HEADERS": "X-Forwarded-For,X-Forwarded-Proto",
     }
     token = seed(env, upstream_port)
     upstream = subprocess.Popen(
-        [sys.executable, "-m", "bench.proxy", "--serve-upstream"],
+        [*(("taskset", "-c", "0") if pinned else ()), sys.executable, "-m", "bench.proxy"]
+        + ["--serve-upstream"],
         env={**env, "CODER_HTTP_ADDRESS": f"127.0.0.1:{upstream_port}"},
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -137,29 +167,74 @@ def main() -> None:
         direct_url = f"http://127.0.0.1:{upstream_port}"
         start_upstream_wait(direct_url)
         process, url = start("pycoderd", env)
+        nginx = None
         try:
-            servers = {"upstream": upstream.pid, "pycoderd": process.pid}
+            nginx, nginx_url = start_nginx(workdir / "nginx", url.removeprefix("http://"))
+            servers = {"upstream": upstream.pid, "pycoderd": process.pid, "nginx": nginx.pid}
 
             def load(target: str, headers: dict) -> dict:
                 return run_wrk(target, args.duration, args.connections, headers, servers)
 
+            public = {"Host": "pub--bench.apps.bench"}
+            authed = {"Host": "authed--bench.apps.bench", "Coder-Session-Token": token}
             for path in ("/small", "/blob"):
-                direct = load(direct_url + path, {})
-                public = load(url + path, {"Host": "pub--bench.apps.bench"})
-                authed = load(
-                    url + path,
-                    {"Host": "authed--bench.apps.bench", "Coder-Session-Token": token},
-                )
-                rows.append((path, direct, public, authed))
+                results = {"direct": load(direct_url + path, {})}
+                for way, base in (("nginx", nginx_url), ("pycoderd", url)):
+                    results[f"{way}, PUBLIC"] = load(base + path, public)
+                    results[f"{way}, AUTHED + token"] = load(base + path, authed)
+                rows.append((path, results))
         finally:
+            if nginx is not None:
+                stop_nginx(nginx)
             stop(process)
     finally:
         stop(upstream)
     load_after = os.getloadavg()
-    text = render(args, rows, load_before, load_after)
+    text = render(args, rows, load_before, load_after, pinned)
     print(text)
     if not args.no_write:
         report.write_section("Dev URL proxy", text)
+
+
+def start_nginx(root: Path, pycoderd: str) -> tuple[subprocess.Popen, str]:
+    """Debian's nginx with `pycoderd nginx-config`'s configuration, on a free port."""
+    from app import options
+    from app.devurls import nginx
+
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    root.mkdir(parents=True)
+    port = free_port()
+    servers = nginx.render(options.load(), listen=f"127.0.0.1:{port}", pycoderd=pycoderd)
+    (root / "nginx.conf").write_text(
+        NGINX_MAIN.format(
+            root=root, servers=servers, user="user root root;" if os.geteuid() == 0 else ""
+        )
+    )
+    process = subprocess.Popen(
+        [binary, "-p", str(root), "-c", str(root / "nginx.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=open(root / "stderr.log", "w"),  # noqa: SIM115 - read if it fails
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        if process.poll() is not None:
+            raise RuntimeError((root / "stderr.log").read_text())
+        try:
+            import requests
+
+            requests.get(url + "/", timeout=1)
+            return process, url
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    stop_nginx(process)
+    raise RuntimeError("nginx did not start")
+
+
+def stop_nginx(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)  # the master, by its pid; its workers follow
+        process.wait(timeout=20)
 
 
 def start_upstream_wait(url: str) -> None:
@@ -176,74 +251,54 @@ def start_upstream_wait(url: str) -> None:
     raise RuntimeError("the upstream did not start")
 
 
-def floor_lines(rows) -> list[str]:
-    """What a bare hop costs, and the ratio a proxy costing no more than one could reach.
-
-    The upstream is itself a bare Flask app on pycoderd's gunicorn configuration, so its CPU per
-    direct request is what one Python HTTP hop costs here; a proxy is at least one such hop.
-    """
-    lines = []
-    for path, direct, public, authed in rows:
-        if path != "/small":
-            continue
-        hop = direct["cpu_ms"]["upstream"]
-        for way, result in (("PUBLIC", public), ("AUTHED + token", authed)):
-            cpu = result["cpu_ms"]
-            ceiling = hop / (cpu["upstream"] + hop) if cpu["upstream"] + hop else 0.0
-            lines.append(
-                f"- `/small`, {way}: one bare Flask hop on this gunicorn costs {hop:.2f} ms "
-                f"CPU; pycoderd spent {cpu['pycoderd']:.2f} ms, i.e. "
-                f"{cpu['pycoderd'] - hop:.2f} ms of its own work (routing, access, the "
-                f"upstream exchange) on top. With the upstream at {cpu['upstream']:.2f} ms per "
-                f"proxied request, even a proxy costing no more than a bare hop would reach "
-                f"about {ceiling:.2f} of direct on these shared cores."
-            )
-    return lines
-
-
-def render(args, rows, load_before, load_after) -> str:
+def render(args, rows, load_before, load_after, pinned: bool) -> str:
     loads = " / ".join(f"{v:.2f}" for v in load_before), " / ".join(f"{v:.2f}" for v in load_after)
+    placement = (
+        "upstream pinned to CPU 0 (`taskset -c 0`); pycoderd, nginx and wrk on CPU 1"
+        if pinned
+        else "one core: nothing pinned"
+    )
     lines = [
         f"Command: `make bench` (or `.venv/bin/python -m bench.proxy --duration {args.duration} "
         f"--connections {args.connections}`)  ",
         f"Machine: {os.cpu_count()} cores, {platform.platform()}, Python "
         f"{platform.python_version()}; date {dt.date.today().isoformat()}; SQLite; wrk -t2 "
         f"-c{args.connections} -d{args.duration}s over loopback; upstream and pycoderd each on "
-        "2 gthread gunicorn workers, sharing the same cores.  ",
-        f"Load average (1/5/15 min) before: {loads[0]}; after: {loads[1]}.",
+        f"2 gthread gunicorn workers, nginx 1 worker; {placement}.  ",
+        f"Load average (1/5/15 min) before: {loads[0]}; after: {loads[1]} (a shared machine).",
         "",
         "| upstream path | way | req/s | MB/s | ratio to direct | goal | p50 ms | p99 ms "
-        "| non-2xx | CPU ms/request: upstream + pycoderd |",
+        "| non-2xx | CPU ms/request: upstream + pycoderd + nginx |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for path, direct, public, authed in rows:
+    for path, results in rows:
         key = "rps" if path == "/small" else "mbps"
-        for way, result in (
-            ("direct", direct),
-            ("proxy, PUBLIC", public),
-            ("proxy, AUTHED + token", authed),
-        ):
+        direct = results["direct"]
+        for way, result in results.items():
             ratio = result[key] / direct[key] if direct[key] else 0.0
-            goal = (
-                ""
-                if way == "direct"
-                else f"≥ {GOAL} ({'met' if ratio >= GOAL and not result['errors'] else 'NOT met'})"
+            goal = GOALS.get(way.split(",")[0])
+            verdict = (
+                f"≥ {goal} ({'met' if ratio >= goal and not result['errors'] else 'NOT met'})"
+                if goal
+                else ""
             )
             cpu = result["cpu_ms"]
             lines.append(
                 f"| {path} | {way} | {result['rps']:.0f} | {result['mbps']:.1f} | "
-                f"{ratio:.2f} | {goal} | {result['p50']:.2f} | {result['p99']:.2f} | "
-                f"{result['errors']} | {cpu['upstream']:.2f} + {cpu['pycoderd']:.2f} |"
+                f"{ratio:.2f} | {verdict} | {result['p50']:.2f} | {result['p99']:.2f} | "
+                f"{result['errors']} | {cpu['upstream']:.2f} + {cpu['pycoderd']:.2f} + "
+                f"{cpu['nginx']:.2f} |"
             )
-    lines += ["", *floor_lines(rows)]
     lines += [
         "",
         "The ratio compares requests/s for `/small` (a ~50-byte JSON answer) and MB/s for "
-        "`/blob` (1 MiB per response). CPU ms/request is the user+system time the servers' "
-        "workers spent per request during the run (from /proc); it depends far less on other "
-        "load than req/s does. With the upstream and pycoderd on the same cores the proxied "
-        "throughput is at most upstream / (upstream + pycoderd) of the direct one; the goal "
-        "of 0.5 needs pycoderd's share to be no larger than the upstream's.",
+        '`/blob` (1 MiB per response). "nginx" is `pycoderd nginx-config`\'s configuration: '
+        'nginx asks pycoderd (auth_request) and carries the request itself; "pycoderd" is '
+        "pycoderd's own proxy. CPU ms/request is the user+system time each server's workers "
+        "spent per request during the run (from /proc): it depends far less on the machine's "
+        "other load than req/s does. With the upstream alone on CPU 0, direct throughput is "
+        "bounded by the upstream; a way through the proxies keeps up while the work on CPU 1 "
+        "(wrk, nginx, pycoderd) per request costs no more than the upstream's on CPU 0.",
     ]
     return "\n".join(lines)
 
