@@ -26,6 +26,7 @@ log = logging.getLogger("pycoderd.background")
 PROVISIONER_LOOPS = (
     "app.provisioner.daemon:start_threads",
     "app.provisioner.stats:start_thread",
+    "app.provisioner.pools:start_health_thread",
 )
 # Everything the server's background process runs; `pycoderd provisionerd` runs only the above.
 # The rest serve the API (images, deployment stats, update check, auto-off), so they run where a

@@ -16,7 +16,7 @@ from app.db import database
 from app.models import Image, ProvisionerJob, Registry, User, Workspace
 from app.models.base import utcnow
 from app.provisioner import engine as engines
-from app.provisioner import jobs
+from app.provisioner import jobs, pools
 
 log = logging.getLogger("pycoderd.provisioner")
 
@@ -83,7 +83,9 @@ class Daemon:
         self.timeout = timeout
         self.heartbeat_every = max(0.05, timeout / 4)
         self.worker_id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.engine_factory = engine_factory or (lambda: engines.from_settings(settings))
+        # Tests may give one engine for every job; otherwise each job uses the engine of its
+        # workspace's resource pool (app.provisioner.pools).
+        self.engine_factory = engine_factory
 
     @property
     def poll_interval(self) -> float:
@@ -167,8 +169,13 @@ class Daemon:
         with database.connection_context():
             return Workspace.select().where(Workspace.id == run.job.workspace_id).exists()
 
-    def _engine(self) -> engines.Engine:
-        return self.engine_factory()
+    def _engine(self, workspace: Workspace) -> engines.Engine:
+        if self.engine_factory is not None:
+            return self.engine_factory()
+        with database.connection_context():
+            return pools.engine_for_pool_id(
+                self.settings, self.secret_key, workspace.resource_pool_id
+            )
 
     def _spec(self, workspace: Workspace) -> engines.ContainerSpec:
         with database.connection_context():
@@ -199,9 +206,9 @@ class Daemon:
         # The address goes before the container does: once freed, the engine may give it to
         # another workspace, whose ports the proxy must never reach through this one's dev URLs.
         run.update_workspace(container_status="CREATING", stat_error="", network_address="")
-        engine = self._engine()
+        workspace = run.workspace()
+        engine = self._engine(workspace)
         try:
-            workspace = run.workspace()
             spec = self._spec(workspace)
             run.log("stage", f"Pulling image {spec.image}")
             engine.pull(spec.image, spec.credentials)
@@ -244,7 +251,7 @@ class Daemon:
         workspace = run.workspace()
         run.update_workspace(network_address="")  # before the engine frees it (see _build)
         if workspace.container_id:
-            engine = self._engine()
+            engine = self._engine(workspace)
             try:
                 run.log("stage", "Stopping container")
                 engine.stop(workspace.container_id)
@@ -258,7 +265,7 @@ class Daemon:
         run.update_workspace(network_address="")  # before the engine frees it (see _build)
         workspace = run.workspace()
         try:
-            engine = self._engine()
+            engine = self._engine(workspace)
         except engines.NoEngine:
             if workspace.container_id:
                 raise

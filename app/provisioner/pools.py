@@ -12,6 +12,7 @@ nothing (callers may keep calling it as they do for their own engines); `forget`
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import tempfile
@@ -22,6 +23,8 @@ from app.models import ResourcePool
 from app.models.resource_pools import BUILT_IN_ID
 from app.provisioner import endpoints
 from app.provisioner import engine as engines
+
+log = logging.getLogger("pycoderd.provisioner.pools")
 
 HEALTH_TIMEOUT = 5.0  # seconds a health check waits for an engine's answer
 
@@ -71,11 +74,16 @@ def engine_for(settings, secret_key: str, pool: ResourcePool):
     return Shared(engine)
 
 
-def engine_for_pool_id(settings, secret_key: str, pool_id: str):
+def pool_for(pool_id: str) -> ResourcePool:
+    """A workspace's pool row (empty: the built-in one); EngineError if it is gone."""
     pool = ResourcePool.get_or_none(ResourcePool.id == (pool_id or BUILT_IN_ID))
     if pool is None:
         raise engines.EngineError(f"the workspace's resource pool {pool_id} no longer exists")
-    return engine_for(settings, secret_key, pool)
+    return pool
+
+
+def engine_for_pool_id(settings, secret_key: str, pool_id: str):
+    return engine_for(settings, secret_key, pool_for(pool_id))
 
 
 def forget(pool_id: str) -> None:
@@ -176,3 +184,49 @@ def check_health(settings, secret_key: str, pool: ResourcePool) -> str:
         ResourcePool.id == pool.id
     ).execute()
     return verdict
+
+
+def check_all(settings, secret_key: str) -> dict[str, str]:
+    """One health round: every pool checked at once (a thread each, so a silent engine delays
+    no other); returns pool id -> verdict."""
+    from app.db import database
+
+    with database.connection_context():
+        every = list(ResourcePool.select())
+    verdicts: dict[str, str] = {}
+
+    def check(pool: ResourcePool) -> None:
+        try:
+            with database.connection_context():
+                verdict = check_health(settings, secret_key, pool)
+        except Exception:
+            log.exception("checking resource pool %s failed", pool.id)
+            return
+        verdicts[pool.id] = verdict
+        if verdict != (pool.status or verdict):
+            log.warning('resource pool "%s" is now %s', pool.name, verdict)
+
+    threads = [threading.Thread(target=check, args=(p,), daemon=True) for p in every]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return verdicts
+
+
+def start_health_thread(app, stop: threading.Event) -> threading.Thread:
+    """The background loop checking every pool each CODER_RESOURCE_POOL_HEALTH_INTERVAL."""
+    settings, secret_key = app.config["SETTINGS"], app.config["SECRET_KEY"]
+    interval = max(0.5, settings["pycoderd.resource_pool_health_interval"] / 1e9)
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                check_all(settings, secret_key)
+            except Exception:
+                log.exception("the resource pool health round failed")
+            stop.wait(interval)
+
+    thread = threading.Thread(target=run, name="pool-health", daemon=True)
+    thread.start()
+    return thread

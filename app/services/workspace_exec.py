@@ -8,11 +8,14 @@ workspace must be ON with a container. Opening a session is audited (`connect` o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app import errors
 from app.db import database
 from app.models import Workspace
+from app.provisioner import pools
+from app.provisioner.engine import EngineError
 from app.services import audit
 from app.services.context import Caller
 
@@ -29,6 +32,7 @@ class ExecTarget:
     organization_id: str
     user_id: str
     username: str
+    pool_id: str = ""  # the resource pool whose engine runs it
 
 
 def target(caller: Caller, workspace_id: str) -> ExecTarget:
@@ -53,7 +57,18 @@ def target(caller: Caller, workspace_id: str) -> ExecTarget:
         organization_id=workspace.organization_id,
         user_id=user.id,
         username=user.username,
+        pool_id=workspace.resource_pool_id,
     )
+
+
+def engine_opener(target: ExecTarget, settings, secret_key: str) -> Callable:
+    """What opens the engine of the target's resource pool once the session runs (after the
+    request: the pool is read now); 409 if the pool is gone."""
+    try:
+        pool = pools.pool_for(target.pool_id)
+    except EngineError as exc:
+        raise errors.Conflict(str(exc)) from None
+    return lambda: pools.engine_for(settings, secret_key, pool)
 
 
 def record_connect(caller: Caller, session: ExecTarget) -> None:

@@ -40,6 +40,7 @@ class Target:
 
     container_id: str
     address: str  # its ports: the recorded network address (127.0.0.1 on the host network)
+    pool_id: str = ""  # the resource pool whose engine runs it (empty: the built-in one)
 
 
 def key_matches(stored: str, offered_blob: bytes) -> bool:
@@ -100,7 +101,9 @@ def target(login: Login, login_name: str, key_blob: bytes, network: str) -> Targ
             "start it and connect again."
         )
     address = workspace.network_address or ("127.0.0.1" if network == "host" else "")
-    return Target(container_id=workspace.container_id, address=address)
+    return Target(
+        container_id=workspace.container_id, address=address, pool_id=workspace.resource_pool_id
+    )
 
 
 def activity_session(login: Login) -> activity.Session:

@@ -99,7 +99,12 @@ def main(argv: list[str]) -> int:
     except host_key.HostKeyError as exc:
         log.error("SSH gateway not started: %s", exc)
         return 1
-    gateway = server.Gateway(app.config["SETTINGS"], key.private_key, app.config["BUILD_VERSION"])
+    gateway = server.Gateway(
+        app.config["SETTINGS"],
+        key.private_key,
+        app.config["BUILD_VERSION"],
+        secret_key=app.config["SECRET_KEY"],
+    )
     asyncio.run(_serve(gateway, sock, parent_pid))
     return 0
 

@@ -17,7 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import asyncssh
 
+from app.db import database
 from app.provisioner import engine as engines
+from app.provisioner import pools
 from app.services import activity
 from app.ssh import logins
 
@@ -81,19 +83,24 @@ def session_env(client_env, term_type: str | None) -> dict[str, str]:
 class Gateway:
     """Everything the connections share: settings, the host key, the engine, the thread pool."""
 
-    def __init__(self, settings, host_key: str, version: str = ""):
+    def __init__(self, settings, host_key: str, version: str = "", secret_key: str = ""):
         self.settings = settings
+        self.secret_key = secret_key  # decrypts resource pools' engine TLS material
         self.network = settings["pycoderd.workspace_network"]
         self.host_key = asyncssh.import_private_key(host_key)
         self.version = version
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ssh")
         self.connections: set[Connection] = set()
-        self._engine = None
 
-    def engine(self):
-        if self._engine is None:
-            self._engine = engines.from_settings(self.settings)
-        return self._engine
+    def engine(self, pool_id: str):
+        """The engine of a resource pool (shared, cached: app.provisioner.pools); call it in a
+        worker thread (it may read the database)."""
+        with database.connection_context():
+            return pools.engine_for_pool_id(self.settings, self.secret_key, pool_id)
+
+    def exec(self, target, spec):
+        """Start a process in the target's container, on its pool's engine (a worker thread)."""
+        return self.engine(target.pool_id).exec(target.container_id, spec)
 
     async def blocking(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
@@ -121,8 +128,6 @@ class Gateway:
         finally:
             acceptor.close()
             await self.close_all()
-            if self._engine is not None:
-                self._engine.close()
             self.executor.shutdown(wait=False, cancel_futures=True)
 
     async def close_all(self) -> None:
@@ -354,9 +359,7 @@ class Session(asyncssh.SSHServerSession):
     async def _run(self) -> None:
         try:
             spec = self._spec()
-            process = await self.gateway.blocking(
-                self.gateway.engine().exec, self.target.container_id, spec
-            )
+            process = await self.gateway.blocking(self.gateway.exec, self.target, spec)
         except engines.EngineError as exc:
             self._fail(f"pycoderd: cannot start the process in the workspace: {exc}")
             return

@@ -8,6 +8,7 @@ import pytest
 
 from app import db
 from app.models import AuditLog, UserActivity, Workspace
+from app.models.resource_pools import BUILT_IN_ID
 from app.services import ssh_keys
 from app.services import users as users_service
 from app.services.context import Caller
@@ -53,10 +54,13 @@ def test_only_the_owners_current_key_of_an_active_user_logs_in(app):
         logins.target(login, "owner-box", blob(owner), "host")
     with db.database.connection_context():
         Workspace.update(container_status="ON", container_id="c1").execute()
+    # The target names the workspace's resource pool: the gateway runs commands on its engine.
     assert logins.target(login, "owner-box", blob(owner), "host") == logins.Target(
-        "c1", "127.0.0.1"
+        "c1", "127.0.0.1", BUILT_IN_ID
     )
-    assert logins.target(login, "owner-box", blob(owner), "bridge") == logins.Target("c1", "")
+    assert logins.target(login, "owner-box", blob(owner), "bridge") == logins.Target(
+        "c1", "", BUILT_IN_ID
+    )
     with db.database.connection_context():
         Workspace.update(network_address="10.88.0.7").execute()
     assert logins.target(login, "owner-box", blob(owner), "bridge").address == "10.88.0.7"

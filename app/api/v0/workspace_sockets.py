@@ -7,7 +7,6 @@ from app import auth, websocket_server
 from app.api.smorest import Blueprint
 from app.api.v0 import workspaces_schemas as schemas
 from app.exec import watch, wsep
-from app.provisioner import engine
 from app.services import workspace_exec, workspaces
 
 _LOG_SCHEMA = schemas.BuildLogSchema()
@@ -57,7 +56,7 @@ class Wsep(MethodView):
         settings = current_app.config["SETTINGS"]
         session = wsep.Session(
             target,
-            lambda: engine.from_settings(settings),
+            workspace_exec.engine_opener(target, settings, current_app.config["SECRET_KEY"]),
             idle=settings["pycoderd.websocket_idle_timeout"] / 1e9,
         )
         takeover = websocket_server.accept(request, session, max_size=wsep.MAX_MESSAGE)
