@@ -2,7 +2,7 @@
 
 from peewee import BooleanField, CharField, DateTimeField, TextField
 
-from app.models.base import TimestampedModel
+from app.models.base import TimestampedModel, utcnow
 
 # The one pool every deployment has: the engine pycoderd is configured with (CODER_DOCKER_HOST).
 # Fixed, so that every database, migration and client agrees on it.
@@ -35,3 +35,15 @@ class ResourcePool(TimestampedModel):
 
     class Meta:
         table_name = "resource_pool"
+
+
+def built_in() -> ResourcePool:
+    """The built-in pool (the migration creates it; a database without it gets it back)."""
+    pool = ResourcePool.get_or_none(ResourcePool.id == BUILT_IN_ID)
+    if pool is None:
+        now = utcnow()
+        ResourcePool.insert(
+            id=BUILT_IN_ID, name=BUILT_IN_NAME, built_in=True, created_at=now, updated_at=now
+        ).on_conflict_ignore().execute()
+        pool = ResourcePool.get_by_id(BUILT_IN_ID)
+    return pool

@@ -20,7 +20,7 @@ import threading
 
 from app import crypto
 from app.models import ResourcePool
-from app.models.resource_pools import BUILT_IN_ID
+from app.models.resource_pools import BUILT_IN_ID, built_in
 from app.provisioner import endpoints
 from app.provisioner import engine as engines
 
@@ -76,7 +76,9 @@ def engine_for(settings, secret_key: str, pool: ResourcePool):
 
 def pool_for(pool_id: str) -> ResourcePool:
     """A workspace's pool row (empty: the built-in one); EngineError if it is gone."""
-    pool = ResourcePool.get_or_none(ResourcePool.id == (pool_id or BUILT_IN_ID))
+    if not pool_id or pool_id == BUILT_IN_ID:
+        return built_in()
+    pool = ResourcePool.get_or_none(ResourcePool.id == pool_id)
     if pool is None:
         raise engines.EngineError(f"the workspace's resource pool {pool_id} no longer exists")
     return pool
@@ -192,6 +194,7 @@ def check_all(settings, secret_key: str) -> dict[str, str]:
     from app.db import database
 
     with database.connection_context():
+        built_in()
         every = list(ResourcePool.select())
     verdicts: dict[str, str] = {}
 

@@ -17,7 +17,7 @@ from peewee import fn
 from app.db import database
 from app.models import ProvisionerJob, ResourcePool, Workspace
 from app.models.base import utcnow
-from app.models.resource_pools import BUILT_IN_ID, UNREACHABLE
+from app.models.resource_pools import BUILT_IN_ID, UNREACHABLE, built_in
 from app.provisioner import engine as engines
 from app.provisioner import jobs, pools
 
@@ -53,6 +53,7 @@ class StatsCollector:
         """Refresh every built workspace that no job is changing; returns how many."""
         with database.connection_context():
             workspaces = list(self._settled())
+            built_in()
             by_id = {pool.id: pool for pool in ResourcePool.select()}
         groups: dict[str, list[Workspace]] = {}
         for workspace in workspaces:

@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from app import db, errors, rbac
 from app.devurls import hosts
 from app.models import OrganizationMember, User
-from app.models.base import utcnow
 from app.models.resource_pools import (
     BUILT_IN_ID,
-    BUILT_IN_NAME,
     PENDING,
     READY,
     UNREACHABLE,
     ResourcePool,
+    built_in,
 )
 from app.provisioner import engine
 
@@ -55,18 +54,6 @@ def deployment_of(settings, request_root: str) -> Deployment:
         ssh_enabled=bool(settings["pycoderd.ssh_address"]),
         engine_address=engine.docker_host(settings),
     )
-
-
-def built_in() -> ResourcePool:
-    """The built-in pool (the migration creates it; a database without it gets it back)."""
-    pool = ResourcePool.get_or_none(ResourcePool.id == BUILT_IN_ID)
-    if pool is None:
-        now = utcnow()
-        ResourcePool.insert(
-            id=BUILT_IN_ID, name=BUILT_IN_NAME, built_in=True, created_at=now, updated_at=now
-        ).on_conflict_ignore().execute()
-        pool = ResourcePool.get_by_id(BUILT_IN_ID)
-    return pool
 
 
 def whitelist(pool: ResourcePool) -> list[str]:
