@@ -21,7 +21,7 @@ from app.db import database
 from app.provisioner import engine as engines
 from app.provisioner import pools
 from app.services import activity
-from app.ssh import logins
+from app.ssh import forwarding, logins
 
 log = logging.getLogger("pycoderd.ssh")
 
@@ -280,9 +280,12 @@ class Connection(asyncssh.SSHServer):
             )
         log.info("ssh %s: %s forwards port %d", self.id, self.login_name, port)
         try:
-            return await asyncio.wait_for(
-                self.conn.forward_connection(target.address, port), CONNECT_SECONDS
+            streams = await asyncio.wait_for(
+                asyncio.open_connection(target.address, port), CONNECT_SECONDS
             )
+            return forwarding.ForwardedConnection(*streams)
+        except OSError as exc:
+            raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, str(exc)) from None
         except TimeoutError:
             raise asyncssh.ChannelOpenError(
                 asyncssh.OPEN_CONNECT_FAILED,

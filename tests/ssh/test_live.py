@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import socket
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +99,42 @@ def http_get_over(client, login, key, port: int) -> subprocess.CompletedProcess:
         options=("-o", "LogLevel=INFO", "-W", f"localhost:{port}"),
         input=b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n",
     )
+
+
+def test_forwarding_ends_when_the_workspace_closes_first(running):
+    """ssh -W to a port whose app answers and closes before the client's input ends (a
+    server-first protocol, or an HTTP/1.0 answer on a loaded machine): ssh exits once its input
+    ends. The gateway used to send only EOF then, and OpenSSH waited for its close for ever."""
+    workspace, gateway = running
+    client = gateway.client()
+    key = gateway.private_key(workspace.token, "owner_key")
+    with socket.create_server(("127.0.0.1", 0)) as listener:  # host network: the workspace's
+        port = listener.getsockname()[1]
+
+        def answer_and_close():
+            connection, _ = listener.accept()
+            connection.sendall(b"hello\n")
+            connection.close()
+
+        threading.Thread(target=answer_and_close, daemon=True).start()
+        forwarded = client.start(
+            "wsowner-web",
+            key,
+            options=("-W", f"localhost:{port}"),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            greeted, _, _ = select.select([forwarded.stdout], [], [], 60)
+            assert greeted, "what the app sent before the channel was open never arrived"
+            assert forwarded.stdout.readline() == b"hello\n"  # answered and closed: EOF first
+            forwarded.stdin.close()  # the client's EOF second
+            assert forwarded.wait(30) == 0, forwarded.stderr.read()
+        finally:
+            if forwarded.poll() is None:
+                forwarded.kill()
+                forwarded.wait(10)
 
 
 def test_port_forwarding_and_who_is_refused(running):
