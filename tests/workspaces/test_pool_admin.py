@@ -289,3 +289,31 @@ def test_placement_never_picks_a_cordoned_or_unreachable_pool(client, admin):
     _set(pool["id"], status="unreachable")
     none = _new_workspace(client, member, image.id, "f")
     assert none.status_code == 409 and "No resource pool" in none.json["error"]["msg"]
+
+
+def test_the_background_health_loop_checks_every_pool(make_app):
+    import threading
+
+    from app.provisioner import pools
+    from tests.support.podman import wait_for
+
+    app = make_app(CODER_RESOURCE_POOL_ALLOWED_HOSTS=f"127.0.0.1:{CLOSED}")
+    with db.database.connection_context():
+        pool = ResourcePool.create(name="silent", cluster_address=ENGINE)
+    stop = threading.Event()
+    thread = pools.start_health_thread(app, stop)
+    try:
+
+        def status():
+            with db.database.connection_context():
+                return ResourcePool.get_by_id(pool.id).status
+
+        wait_for(lambda: status() == "unreachable", 15, "the health loop's first round")
+        with db.database.connection_context():
+            row = ResourcePool.get_by_id(pool.id)
+            assert row.status_error and row.checked_at is not None
+            assert ResourcePool.get_by_id(BUILT_IN_ID).checked_at is not None  # checked too
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()

@@ -163,11 +163,22 @@ def test_two_pools_on_two_podman_services(make_app, podman_env, second_podman):
     with db.database.connection_context():
         assert ResourcePool.get_by_id(pool_b).status == "unreachable"
 
-    # Clean up pool A's workspaces (pool B's containers go with its Podman folder).
-    for workspace_id in (a.id, default.json["id"]):
+    # Pool B's engine comes back: ready again, its workspace ON with no error.
+    second_podman.start()
+    with app.app_context():
+        assert pools.check_all(settings, secret_key)[pool_b] == "ready"
+        collector.collect_once()
+    b = reload(b.id)
+    assert b.container_status == "ON" and b.stat_error == "", b.stat_error
+    assert _through_wsep_path(app, owner, b.id).strip() == b"on-b"
+
+    # Clean up: every workspace deleted on its own pool's engine.
+    for workspace_id in (a.id, b.id, default.json["id"]):
         assert client.delete(f"/api/v0/workspaces/{workspace_id}", headers=headers).status_code in (
             200,
             204,
         )
     run_jobs(app)
+    assert second_podman.inspect(b.container_id) is None
+    assert client.delete(f"{POOLS}/{pool_b}", headers=admin).status_code == 204
     podman_env.podman.remove_labelled()
