@@ -61,3 +61,17 @@ def test_a_listed_host_is_not_looked_up_and_may_be_private():
 def test_ipv4_mapped_ipv6_is_judged_as_ipv4():
     with pytest.raises(endpoints.Refused, match="not a public address"):
         endpoints.check(endpoints.parse("tcp://[::ffff:127.0.0.1]:2376"), frozenset())
+
+
+def test_commands_on_a_tls_engine_are_refused_clearly():
+    from docker.tls import TLSConfig
+
+    from app.provisioner import docker_engine
+    from app.provisioner.engine import EngineError, ExecSpec
+
+    engine = docker_engine.DockerEngine("tcp://127.0.0.1:1", tls=TLSConfig(verify=False))
+    try:
+        with pytest.raises(EngineError, match="over TLS is not supported yet"):
+            engine.exec("c1", ExecSpec(argv=("true",)))
+    finally:
+        engine.close()
