@@ -19,6 +19,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,7 @@ from bench.http_load import free_port, run_wrk, start, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 GOALS = {"nginx": 0.8, "pycoderd": 0.5}
+FRESH = "direct, a connection per request"
 NGINX_MAIN = """
 worker_processes 1;
 daemon off;
@@ -125,6 +127,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--serve-upstream", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -177,12 +180,23 @@ def main() -> None:
 
             public = {"Host": "pub--bench.apps.bench"}
             authed = {"Host": "authed--bench.apps.bench", "Coder-Session-Token": token}
+            ways = {
+                "direct": (direct_url, {}),
+                # What every proxied request costs the app: a connection of its own.
+                FRESH: (direct_url, {"Connection": "close"}),
+                "nginx, PUBLIC": (nginx_url, public),
+                "nginx, AUTHED + token": (nginx_url, authed),
+                "pycoderd, PUBLIC": (url, public),
+                "pycoderd, AUTHED + token": (url, authed),
+            }
             for path in ("/small", "/blob"):
-                results = {"direct": load(direct_url + path, {})}
-                for way, base in (("nginx", nginx_url), ("pycoderd", url)):
-                    results[f"{way}, PUBLIC"] = load(base + path, public)
-                    results[f"{way}, AUTHED + token"] = load(base + path, authed)
-                rows.append((path, results))
+                # Rounds of every way in turn: a busy spell of the shared machine hits one
+                # round's ratios, not one way's.
+                rounds = [
+                    {way: load(base + path, headers) for way, (base, headers) in ways.items()}
+                    for _ in range(args.rounds)
+                ]
+                rows.append((path, median_results(path, rounds)))
         finally:
             if nginx is not None:
                 stop_nginx(nginx)
@@ -251,6 +265,48 @@ def start_upstream_wait(url: str) -> None:
     raise RuntimeError("the upstream did not start")
 
 
+def median_results(path: str, rounds: list[dict]) -> dict:
+    """Per way: the median of each figure over the rounds, and `ratio`, the median of the
+    rounds' ratios to that round's direct run."""
+    key = "rps" if path == "/small" else "mbps"
+    merged = {}
+    for way in rounds[0]:
+        runs = [r[way] for r in rounds]
+        merged[way] = {
+            name: statistics.median(run[name] for run in runs)
+            for name in ("rps", "mbps", "p50", "p99")
+        }
+        merged[way]["errors"] = sum(run["errors"] for run in runs)
+        merged[way]["cpu_ms"] = {
+            server: statistics.median(run["cpu_ms"][server] for run in runs)
+            for server in runs[0]["cpu_ms"]
+        }
+        merged[way]["ratio"] = statistics.median(
+            r[way][key] / r["direct"][key] if r["direct"][key] else 0.0 for r in rounds
+        )
+    return merged
+
+
+def profile_lines(rows) -> list[str]:
+    """Where the time of the nginx way goes, from the run's own numbers."""
+    lines = []
+    for path, results in rows:
+        direct, fresh = results["direct"], results[FRESH]
+        ceiling = fresh["ratio"]
+        for way in ("nginx, PUBLIC", "nginx, AUTHED + token"):
+            cpu = results[way]["cpu_ms"]
+            lines.append(
+                f"- `{path}`, {way}: the app spends {cpu['upstream']:.2f} ms CPU per proxied "
+                f"request against {direct['cpu_ms']['upstream']:.2f} ms direct on a kept-alive "
+                f"connection ({fresh['cpu_ms']['upstream']:.2f} ms with a connection per "
+                "request): every proxied exchange has a connection of its own (issue 14 "
+                f"finding 2), which caps this way at about {ceiling:.2f} of direct on CPU 0. "
+                f"On CPU 1, pycoderd's authorization costs {cpu['pycoderd']:.2f} ms and nginx "
+                f"{cpu['nginx']:.2f} ms per request, besides wrk."
+            )
+    return lines
+
+
 def render(args, rows, load_before, load_after, pinned: bool) -> str:
     loads = " / ".join(f"{v:.2f}" for v in load_before), " / ".join(f"{v:.2f}" for v in load_after)
     placement = (
@@ -260,22 +316,21 @@ def render(args, rows, load_before, load_after, pinned: bool) -> str:
     )
     lines = [
         f"Command: `make bench` (or `.venv/bin/python -m bench.proxy --duration {args.duration} "
-        f"--connections {args.connections}`)  ",
+        f"--connections {args.connections} --rounds {args.rounds}`)  ",
         f"Machine: {os.cpu_count()} cores, {platform.platform()}, Python "
         f"{platform.python_version()}; date {dt.date.today().isoformat()}; SQLite; wrk -t2 "
-        f"-c{args.connections} -d{args.duration}s over loopback; upstream and pycoderd each on "
+        f"-c{args.connections} -d{args.duration}s over loopback, {args.rounds} rounds of every way "
+        "in turn (medians); upstream and pycoderd each on "
         f"2 gthread gunicorn workers, nginx 1 worker; {placement}.  ",
         f"Load average (1/5/15 min) before: {loads[0]}; after: {loads[1]} (a shared machine).",
         "",
-        "| upstream path | way | req/s | MB/s | ratio to direct | goal | p50 ms | p99 ms "
-        "| non-2xx | CPU ms/request: upstream + pycoderd + nginx |",
+        "| upstream path | way | req/s | MB/s | ratio to direct (median of rounds) | goal "
+        "| p50 ms | p99 ms | non-2xx | CPU ms/request: upstream + pycoderd + nginx |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for path, results in rows:
-        key = "rps" if path == "/small" else "mbps"
-        direct = results["direct"]
         for way, result in results.items():
-            ratio = result[key] / direct[key] if direct[key] else 0.0
+            ratio = result["ratio"]
             goal = GOALS.get(way.split(",")[0])
             verdict = (
                 f"≥ {goal} ({'met' if ratio >= goal and not result['errors'] else 'NOT met'})"
@@ -289,6 +344,7 @@ def render(args, rows, load_before, load_after, pinned: bool) -> str:
                 f"{result['errors']} | {cpu['upstream']:.2f} + {cpu['pycoderd']:.2f} + "
                 f"{cpu['nginx']:.2f} |"
             )
+    lines += ["", *profile_lines(rows)]
     lines += [
         "",
         "The ratio compares requests/s for `/small` (a ~50-byte JSON answer) and MB/s for "
