@@ -22,7 +22,7 @@ Only peers in CODER_PROXY_TRUSTED_ORIGINS are answered; anyone else gets 403 `fo
 from __future__ import annotations
 
 import logging
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from werkzeug.wrappers import Request
 
@@ -80,14 +80,15 @@ class Authorizer:
             return _answer(start_response, "403 Forbidden", [(REFUSED, "500")])
         if user is not None:  # for the access line (logs.AccessLog)
             environ[logs.USER_KEY] = user.username
+        target = wire.target(original)
         headers = [
             (UPSTREAM, f"[{address}]:{port}" if ":" in address else f"{address}:{port}"),
             (SCHEME, scheme),
-            (URI, wire.target(original)),
+            (URI, target),
             (COOKIE, wire.strip_cookies(original.get("HTTP_COOKIE", ""))),
             self.proxy.loops.hop(original),
         ]
-        if any(c in value for _, value in headers for c in "\x00\r\n"):
+        if not target.startswith("/") or any(c in v for _, v in headers for c in "\x00\r\n"):
             return _answer(start_response, "403 Forbidden", [(REFUSED, "400")])
         return _answer(start_response, "200 OK", headers)
 
@@ -103,6 +104,9 @@ def visitor_environ(environ) -> dict:
     visitor's own, which nginx passes on) with the method, target and Upgrade nginx names."""
     original = dict(environ)
     uri = environ.get(_environ_key(ORIGINAL_URI), "") or "/"
+    if not uri.startswith("/"):  # absolute form (`GET http://host/path`): its path and query
+        parts = urlsplit(uri)
+        uri = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     path, _, query = uri.partition("?")
     original["REQUEST_METHOD"] = environ.get(_environ_key(ORIGINAL_METHOD), "") or "GET"
     original["RAW_URI"] = original["REQUEST_URI"] = uri

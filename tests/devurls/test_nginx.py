@@ -205,6 +205,16 @@ def test_pycoderds_credentials_never_reach_the_app(stack, people, echo):
     assert not any(name.startswith("x-pycoderd-original") for name in seen["headers"])
     # The loop marker goes on to the workspace, as from pycoderd's own proxy.
     assert seen["headers"]["x-pycoderd-hop"]
+    # A request line in absolute form reaches the same app at its path, never elsewhere.
+    with socket.create_connection(("127.0.0.1", stack.port), timeout=10) as sock:
+        sock.sendall(
+            f"GET http://{host}/abs?coder_session_token={token}&k=1 HTTP/1.1\r\n"
+            f"Host: {host}\r\nCoder-Session-Token: {token}\r\nConnection: close\r\n\r\n".encode()
+        )
+        raw = b"".join(iter(lambda: sock.recv(65536), b""))
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), raw[:300]
+    assert json.loads(body)["path"] == "/abs?k=1"
     # nginx never serves the authorization to a visitor.
     assert stack.via_nginx("GET", host, authorize.PATH).status_code == 404
 
