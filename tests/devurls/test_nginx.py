@@ -353,3 +353,9 @@ def test_the_authorization_answers_trusted_proxies_only(make_app, echo):
     assert allowed.headers[authorize.URI] == "/x?k=v"
     assert allowed.headers[authorize.COOKIE] == "a=b"
     assert allowed.data == b""
+    # A target in absolute form names the path; the answer never leads nginx off the address.
+    absolute = {**original, authorize.ORIGINAL_URI: f"http://{host}:1@evil.example/y?k=w"}
+    answer = client.get(authorize.PATH, headers=absolute, environ_base={"REMOTE_ADDR": "10.9.0.1"})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers[authorize.UPSTREAM] == f"127.0.0.1:{echo.port}"
+    assert answer.headers[authorize.URI] == "/y?k=w"
