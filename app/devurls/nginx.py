@@ -38,6 +38,10 @@ map $http_upgrade $pycoderd_devurl_connection {{
 server {{
     listen {listen};
     server_name ~^[^.]+\\.{suffix}$;
+    # As the default server of its address, it also gets other hosts: nothing for them here.
+    if ($host !~* "^[^.]+\\.{suffix}$") {{
+        return 404;
+    }}
 
     # Bodies stream both ways as through pycoderd's own proxy; pycoderd's limits do not apply.
     client_max_body_size 0;

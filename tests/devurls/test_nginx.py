@@ -215,6 +215,8 @@ def test_pycoderds_credentials_never_reach_the_app(stack, people, echo):
     head, _, body = raw.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), raw[:300]
     assert json.loads(body)["path"] == "/abs?k=1"
+    # Another host reaching this server (the default of its address) is not a dev URL.
+    assert stack.via_nginx("GET", "coder.test", "/api/v2/buildinfo").status_code == 404
     # nginx never serves the authorization to a visitor.
     assert stack.via_nginx("GET", host, authorize.PATH).status_code == 404
 
