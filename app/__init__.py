@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import secrets
 import uuid
 from pathlib import Path
+from types import FunctionType
 
 from flask import Flask, g, request
 from flask.sessions import NullSession, SessionInterface
@@ -23,7 +25,7 @@ from app import (
     swagger,
     websocket_server,
 )
-from app.api import fields, smorest
+from app.api import fields, json_provider, smorest
 from app.api import v0 as api_v0
 from app.api import v2 as api_v2
 from app.devurls.proxy import DevURLProxy
@@ -47,7 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     flask_config = {key: config.pop(key) for key in FLASK_KEYS if key in config}
     settings = options.load(env=env, flags=flags, overrides=config)
 
-    app = Flask(__name__, instance_path=instance_path)
+    app = PycoderdFlask(__name__, instance_path=instance_path)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.update(flask_config)
     app.config["SETTINGS"] = settings
@@ -83,6 +85,23 @@ def create_app(config: dict | None = None) -> Flask:
         )
     app.wsgi_app = logs.AccessLog(app.wsgi_app)
     return app
+
+
+class PycoderdFlask(Flask):
+    """Flask, encoding JSON with orjson (app.api.json_provider); a plain function is known to be
+    no coroutine by its code's flags (Flask asks `inspect` for every view and hook, on every
+    request, which costs more)."""
+
+    json_provider_class = json_provider.JSONProvider
+
+    def ensure_sync(self, func):
+        if (
+            type(func) is FunctionType
+            and not func.__code__.co_flags & inspect.CO_COROUTINE
+            and "_is_coroutine_marker" not in func.__dict__  # inspect.markcoroutinefunction
+        ):
+            return func
+        return super().ensure_sync(func)
 
 
 class NoCookieSessions(SessionInterface):

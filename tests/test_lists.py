@@ -134,3 +134,38 @@ def test_member_lists_hold_only_their_own(client, admin):
     assert client.get("/api/v0/users?offset=1", headers=headers).json == []
     empty = client.get("/api/v0/workspaces?users=nobody-at-all", headers=headers)
     assert empty.status_code == 200 and empty.get_data() == b"[]\n"
+
+
+def test_a_list_within_one_batch_is_answered_whole_with_the_streamed_bytes(client, admin):
+    """The first batch ending the list, the answer is an ordinary one (Content-Length, one
+    write); its bytes are what the streamed answer of a longer list writes for the same items."""
+    _, headers = admin
+    ids = _insert_users(3)
+    whole = client.get("/api/v0/users", headers=headers, buffered=False)
+    assert whole.status_code == 200
+    assert whole.headers["Content-Length"] == str(len(whole.get_data()))
+    assert [u["id"] for u in whole.json][:3] == ids
+    _insert_users_after(paging.BATCH)
+    streamed = client.get("/api/v0/users", headers=headers, buffered=False)
+    assert streamed.is_streamed and "Content-Length" not in streamed.headers
+    body = streamed.get_data()
+    assert body.startswith(whole.get_data()[:-2] + b",") and body.endswith(b"]\n")
+
+
+def _insert_users_after(count):
+    """Users created after every existing one (so they come last in the list)."""
+    later = dt.datetime(2999, 1, 1)
+    rows = [
+        {
+            "id": str(uuid.uuid4()),
+            "username": f"later{n:04d}",
+            "username_key": f"later{n:04d}",
+            "email": f"later{n:04d}@example.com",
+            "created_at": later,
+            "updated_at": later,
+        }
+        for n in range(count)
+    ]
+    with db.database.connection_context(), db.database.atomic():
+        for start in range(0, count, 200):
+            User.insert_many(rows[start : start + 200]).execute()

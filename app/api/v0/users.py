@@ -11,6 +11,7 @@ from app.api.v0.schemas import ListArgsSchema, UserCreateSchema, UserSchema, Use
 from app.services import users
 
 blp = Blueprint("v0_users", __name__, url_prefix="/api/v0/users", description="Users")
+_LISTED = UserSchema()  # made once: a schema's construction copies its fields
 
 
 class SSHKeySchema(Schema):
@@ -25,7 +26,7 @@ class Users(MethodView):
     @blp.response(200, UserSchema(many=True))
     def get(self, args):
         """List users (everyone for site admins and managers, else yourself)"""
-        return streaming.json_list(UserSchema(), users.list_visible(auth.current_user(), **args))
+        return streaming.json_list(_LISTED, users.list_visible(auth.current_user(), **args))
 
     @blp.login_required
     @blp.arguments(UserCreateSchema)
