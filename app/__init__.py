@@ -147,9 +147,14 @@ def _init_request_hooks(app: Flask) -> None:
     @app.after_request
     def _headers(response):  # registered first, so run last: the status is final
         audit.settle_statuses(response.status_code)
-        response.headers["X-Coder-Build-Version"] = version
-        response.headers["X-Coder-Request-Id"] = g.get("request_id") or str(uuid.uuid4())
-        response.headers["X-Content-Type-Options"] = "nosniff"
+        http_headers.put(
+            response.headers,
+            (
+                ("X-Coder-Build-Version", version),
+                ("X-Coder-Request-Id", g.get("request_id") or str(uuid.uuid4())),
+                ("X-Content-Type-Options", "nosniff"),
+            ),
+        )
         user = g.get("user")
         if user is not None:  # for the access line (logs.AccessLog)
             request.environ[logs.USER_KEY] = user.username

@@ -13,12 +13,17 @@ SESSION_QUERY = "coder_session_token"
 SESSION_HEADERS = ("Coder-Session-Token", "Session-Token")
 
 
+_HEADER_KEYS = tuple("HTTP_" + name.upper().replace("-", "_") for name in SESSION_HEADERS)
+
+
 def presented_token() -> str:
     """The first non-empty of: cookie, query parameter, Coder-Session-Token, Session-Token."""
+    environ = request.environ
     for value in (
-        request.cookies.get(SESSION_COOKIE),
-        request.args.get(SESSION_QUERY),
-        *(request.headers.get(name) for name in SESSION_HEADERS),
+        request.cookies.get(SESSION_COOKIE) if "HTTP_COOKIE" in environ else None,
+        request.args.get(SESSION_QUERY) if environ.get("QUERY_STRING") else None,
+        # request.headers reads these WSGI keys (without raising inside for a missing one)
+        *(environ.get(key) for key in _HEADER_KEYS),
     ):
         if value and value.strip():
             return value.strip()
@@ -27,6 +32,8 @@ def presented_token() -> str:
 
 def _cookie_token() -> str:
     """The session cookie's token, which (being read first) is what authenticates when set."""
+    if "HTTP_COOKIE" not in request.environ:
+        return ""
     return (request.cookies.get(SESSION_COOKIE) or "").strip()
 
 

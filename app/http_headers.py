@@ -27,6 +27,25 @@ def hsts_header(max_age: int, extra) -> str:
     return value
 
 
+def first_values(headers) -> dict[str, str]:
+    """Each header's first value by lower-cased name, in one pass over a response's headers
+    (werkzeug's `get`/`setdefault` scan them once per call, raising inside for every miss)."""
+    present = {}
+    for name, value in headers:
+        present.setdefault(name.lower(), value)
+    return present
+
+
+def put(headers, values) -> None:
+    """Set each (name, value), replacing any value it had, as `headers[name] = value` does."""
+    present = first_values(headers)
+    for name, value in values:
+        if name.lower() in present:
+            headers[name] = value
+        else:
+            headers.add(name, value)
+
+
 def init_app(app) -> None:
     settings = app.config["SETTINGS"]
     hsts = hsts_header(
@@ -39,12 +58,17 @@ def init_app(app) -> None:
         # No page of pycoderd's (the Swagger UI's "Authorize" and "Try it out") may be framed by
         # another site, against clickjacking; JSON answers lose nothing by it. Dev URLs are
         # proxied before Flask: a workspace app's own headers stay its own.
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        policy = response.headers.get("Content-Security-Policy")
-        if not policy:
-            response.headers["Content-Security-Policy"] = NO_FRAMING
+        headers = response.headers
+        present = first_values(headers)
+        if "x-frame-options" not in present:
+            headers.add("X-Frame-Options", "DENY")
+        policy = present.get("content-security-policy")
+        if policy is None:
+            headers.add("Content-Security-Policy", NO_FRAMING)
+        elif not policy:
+            headers["Content-Security-Policy"] = NO_FRAMING
         elif "frame-ancestors" not in policy:
-            response.headers["Content-Security-Policy"] = f"{policy}; {NO_FRAMING}"
+            headers["Content-Security-Policy"] = f"{policy}; {NO_FRAMING}"
         return response
 
     if hsts:

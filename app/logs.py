@@ -145,7 +145,7 @@ class AccessLog:
         self.log = logging.getLogger(ACCESS_LOGGER)
 
     def __call__(self, environ, start_response):
-        if not self.log.isEnabledFor(logging.INFO):
+        if not self._written():
             return self.wsgi_app(environ, start_response)
         started = time.perf_counter()
         logged = []
@@ -160,6 +160,22 @@ class AccessLog:
         if not logged:  # a WebSocket relay answered on the socket itself, and has ended
             self._line(environ, environ.get("pycoderd.status", "-"), started)
         return result
+
+    def _written(self) -> bool:
+        """Whether an info line would reach a handler that writes it (logging's own walk up the
+        loggers, as `Logger.callHandlers` makes it): with no destination configured, only
+        NullHandlers are met, and the request pays nothing for its line."""
+        logger = self.log
+        if not logger.isEnabledFor(logging.INFO):
+            return False
+        while logger is not None:
+            for handler in logger.handlers:
+                if handler.level <= logging.INFO and not isinstance(handler, logging.NullHandler):
+                    return True
+            if not logger.propagate:
+                return False
+            logger = logger.parent
+        return False
 
     def _line(self, environ, status: str, started: float) -> None:
         milliseconds = (time.perf_counter() - started) * 1000

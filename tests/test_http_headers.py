@@ -72,3 +72,41 @@ def test_pages_cannot_be_framed(client, path):
     assert response.status_code == (404 if path.endswith("nope") else 200)
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize(
+    ("own", "frame_options", "policy"),
+    [
+        ({}, ["DENY"], ["frame-ancestors 'none'"]),
+        ({"X-Frame-Options": "SAMEORIGIN"}, ["SAMEORIGIN"], ["frame-ancestors 'none'"]),
+        ({"Content-Security-Policy": ""}, ["DENY"], ["frame-ancestors 'none'"]),
+        (
+            {"Content-Security-Policy": "default-src 'self'"},
+            ["DENY"],
+            ["default-src 'self'; frame-ancestors 'none'"],
+        ),
+        (
+            {"Content-Security-Policy": "frame-ancestors 'self'"},
+            ["DENY"],
+            ["frame-ancestors 'self'"],
+        ),
+    ],
+)
+def test_a_views_own_framing_headers_are_kept_or_completed(app, own, frame_options, policy):
+    """Each header once: a view's own X-Frame-Options stays; its policy gains frame-ancestors;
+    pycoderd's own headers replace any a view set, never doubling them."""
+    app.add_url_rule(
+        "/own-headers",
+        "own_headers",
+        lambda: (
+            "ok",
+            200,
+            {**own, "X-Content-Type-Options": "sniff", "X-Coder-Build-Version": "x"},
+        ),
+    )
+    response = app.test_client().get("/own-headers")
+    assert response.headers.getlist("X-Frame-Options") == frame_options
+    assert response.headers.getlist("Content-Security-Policy") == policy
+    assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    assert response.headers.getlist("X-Coder-Build-Version") == [app.config["BUILD_VERSION"]]
+    assert len(response.headers.getlist("X-Coder-Request-Id")) == 1

@@ -63,3 +63,29 @@ def test_json_lines_outside_a_request_have_no_request_id(make_app, tmp_path):
     logging.getLogger("pycoderd.provisioner").info("daemon started")
     (entry,) = [e for e in _lines(log_file) if e["msg"] == "daemon started"]
     assert "request_id" not in entry
+
+
+def test_no_destination_no_access_record_and_a_handler_added_later_gets_its_lines(app, monkeypatch):
+    """With logging.human and logging.json both empty the access line has nowhere to go: it is
+    not even made. A handler attached later (as a library or an operator may) gets every line."""
+    access = logging.getLogger("pycoderd.access")
+    # pytest's capture handlers aside: what the app itself configured (a NullHandler)
+    monkeypatch.setattr(logging.getLogger("pycoderd"), "handlers", [logging.NullHandler()])
+
+    def no_record(*args, **kwargs):
+        raise AssertionError("an access record was made with nowhere to write it")
+
+    monkeypatch.setattr(access, "makeRecord", no_record)
+    client = app.test_client()
+    assert client.get("/api/v2/buildinfo").status_code == 200
+    monkeypatch.undo()
+
+    seen = []
+    handler = logging.Handler()
+    handler.emit = seen.append
+    logging.getLogger("pycoderd").addHandler(handler)
+    try:
+        assert client.get("/api/v2/buildinfo").status_code == 200
+    finally:
+        logging.getLogger("pycoderd").removeHandler(handler)
+    assert [r.getMessage().split(" ")[:3] for r in seen] == [["GET", "/api/v2/buildinfo", "200"]]
