@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import os
 import secrets
-import uuid
 from pathlib import Path
 from types import FunctionType
 
@@ -137,7 +136,7 @@ def _init_request_hooks(app: Flask) -> None:
     @app.before_request
     def _begin():
         audit.begin_request()
-        g.request_id = request.environ[logs.REQUEST_ID_KEY] = str(uuid.uuid4())
+        g.request_id = request.environ[logs.REQUEST_ID_KEY] = logs.new_request_id()
         limit = app.config["MAX_CONTENT_LENGTH"]
         if request.content_length is not None and request.content_length > limit:
             raise errors.PayloadTooLarge()
@@ -151,7 +150,7 @@ def _init_request_hooks(app: Flask) -> None:
             response.headers,
             (
                 ("X-Coder-Build-Version", version),
-                ("X-Coder-Request-Id", g.get("request_id") or str(uuid.uuid4())),
+                ("X-Coder-Request-Id", g.get("request_id") or logs.new_request_id()),
                 ("X-Content-Type-Options", "nosniff"),
             ),
         )

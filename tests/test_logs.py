@@ -89,3 +89,14 @@ def test_no_destination_no_access_record_and_a_handler_added_later_gets_its_line
     finally:
         logging.getLogger("pycoderd").removeHandler(handler)
     assert [r.getMessage().split(" ")[:3] for r in seen] == [["GET", "/api/v2/buildinfo", "200"]]
+
+
+def test_request_ids_are_version_4_uuids_and_differ(client):
+    import uuid
+
+    ids = [client.get("/api/v2/buildinfo").headers["X-Coder-Request-Id"] for _ in range(50)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122

@@ -117,6 +117,23 @@ def test_fast_dump_equals_marshmallow(obj):
     assert Fast(many=True).dump([obj, obj]) == Plain(many=True).dump([obj, obj])
 
 
+class Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "tags", [["a", "b"], [], ["a", 1], ("a", "b"), ["a", Text("b")], {"a"}, "ab", None]
+)
+def test_string_lists_dump_as_marshmallow_dumps_them(tags):
+    dumped = Fast().dump({"tags": tags})["tags"]
+    assert dumped == Plain().dump({"tags": tags})["tags"]
+    assert [type(t) for t in dumped or ()] == [
+        type(t) for t in Plain().dump({"tags": tags})["tags"] or ()
+    ]
+    if isinstance(tags, list):
+        assert dumped is not tags  # a copy, as marshmallow's
+
+
 def test_only_and_exclude_are_respected():
     assert Fast(only=("text", "flag")).dump(FULL) == {"text": "hello", "flag": True}
     assert "text" not in Fast(exclude=("text",)).dump(FULL)

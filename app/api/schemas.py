@@ -20,9 +20,10 @@ class Schema(ma.Schema):
     accessor and `utils.get_value` (which tries `obj[key]` before `getattr`): for a 50-item list
     that was most of the request. Here each field's plan is made once per schema: plain fields
     read the attribute directly and hand the value to the field's `_serialize`; strings and
-    booleans that already are one pass through. A field with a dotted `attribute`, its own
-    `serialize`/`get_value`, or no attribute to read (Method, Function, Constant), and every
-    missing value, go through marshmallow's own `serialize`. Loading is marshmallow's.
+    booleans that already are one pass through, and a list of strings in a List of Strings is
+    copied. A field with a dotted `attribute`, its own `serialize`/`get_value`, or no attribute
+    to read (Method, Function, Constant), and every missing value, go through marshmallow's own
+    `serialize`. Loading is marshmallow's.
     """
 
     def _serialize(self, obj, *, many: bool = False):
@@ -35,7 +36,7 @@ class Schema(ma.Schema):
         if not is_dict and hasattr(obj, "__getitem__"):
             return super()._serialize(obj)  # marshmallow reads obj[key] first: keep its way
         ret = self.dict_class()
-        for key, attr_name, source, field, passthrough in plan:
+        for key, attr_name, source, field, passthrough, serialize in plan:
             if source is None:
                 value = field.serialize(attr_name, obj, accessor=self.get_attribute)
                 if value is missing:
@@ -53,12 +54,13 @@ class Schema(ma.Schema):
             elif value is None and passthrough is not None:
                 pass
             elif type(value) is not passthrough:
-                value = field._serialize(value, attr_name, obj)
+                value = serialize(value, attr_name, obj)
             ret[key] = value
         return ret
 
     def _make_dump_plan(self) -> list[tuple]:
-        """(output key, attribute name, attribute to read or None, field, passthrough type)."""
+        """(output key, attribute name, attribute to read or None, field, passthrough type, the
+        field's dump of a value)."""
         direct = type(self).get_attribute is ma.Schema.get_attribute
         plan = []
         for attr_name, field in self.dump_fields.items():
@@ -72,5 +74,23 @@ class Schema(ma.Schema):
                 and "." not in source
             )
             passthrough = _PASSTHROUGH.get(type(field)._serialize) if plain else None
-            plan.append((key, attr_name, source if plain else None, field, passthrough))
+            serialize = _string_list(field) if _is_string_list(field) else field._serialize
+            plan.append((key, attr_name, source if plain else None, field, passthrough, serialize))
         return plan
+
+
+def _is_string_list(field) -> bool:
+    return type(field) is ma.fields.List and type(field.inner) is ma.fields.String
+
+
+def _string_list(field):
+    """A List of Strings' dump: a list of str is copied as it is (what the field makes of it,
+    item by item); anything else goes through the field."""
+    serialize = field._serialize
+
+    def dump(value, attr, obj):
+        if type(value) is list and all(type(item) is str for item in value):
+            return value.copy()
+        return serialize(value, attr, obj)
+
+    return dump

@@ -79,6 +79,12 @@ class Blueprint(flask_smorest.Blueprint):
             schema = schema()
         return super().arguments(schema, *args, **kwargs)
 
+    def doc(self, *args, **kwargs):
+        return _documenting_only(super().doc(*args, **kwargs))
+
+    def alt_response(self, *args, **kwargs):
+        return _documenting_only(super().alt_response(*args, **kwargs))
+
     def add_url_rule(self, rule, endpoint=None, view_func=None, *args, tags=None, **options):
         tags = tags if tags is not None else [self.tag]
         super().add_url_rule(rule, endpoint, view_func, *args, tags=tags, **options)
@@ -125,6 +131,19 @@ class Blueprint(flask_smorest.Blueprint):
             return func
 
         return decorator
+
+
+def _documenting_only(decorator):
+    """flask-smorest's `doc` and `alt_response` decorators add to the view's documentation
+    (`_apidoc`) and wrap it in a function that only calls it: here the view keeps the
+    documentation and is not wrapped (every request went through one more call per documented
+    error status)."""
+
+    def apply(func):
+        func._apidoc = decorator(func)._apidoc
+        return func
+
+    return apply
 
 
 class ErrorV0DetailSchema(Schema):
