@@ -174,6 +174,12 @@ def test_every_visitor_gets_what_pycoderds_proxy_gives(stack, people, echo):
         other.stop()
     with db.database.connection_context():
         assert DevURL.get(DevURL.port == other.port).access == "PRIVATE"
+    # Refused requests with a body get pycoderd's answer too (nginx hands the body on).
+    for access, who, status in (("PRIVATE", "anonymous", 401), ("ORG", "outsider", 403)):
+        host = dev_host(f"{access.lower()}--nxowner")
+        for way in (stack.via_nginx, stack.via_pycoderd):
+            refused = way("POST", host, "/form", headers=visitors[who], data=b"f" * 70000)
+            assert refused.status_code == status, (access, who, refused.text)
     # An answer the app makes is the app's, whatever its status.
     posted = stack.via_nginx("POST", dev_host("public--nxowner"), "/echo", data=b"x" * 70000)
     assert posted.status_code == 200 and posted.json()["body_length"] == 70000
