@@ -3,9 +3,7 @@ front of a pycoderd server; and a tiny HTTP(S) client that picks its loopback so
 
 from __future__ import annotations
 
-import datetime as dt
 import http.client
-import ipaddress
 import json
 import os
 import shutil
@@ -16,12 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
-from tests.support import processes
+from tests.support import processes, tls
 
 CONFIG = """
 worker_processes 1;
@@ -66,33 +59,9 @@ def binary() -> str | None:
 
 
 def self_signed(root: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    (root / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (root / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    cert, key = tls.self_signed("localhost")
+    (root / "cert.pem").write_bytes(cert)
+    (root / "key.pem").write_bytes(key)
 
 
 class Nginx:

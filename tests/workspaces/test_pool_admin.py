@@ -17,6 +17,7 @@ from app.models import AuditLog, Organization, ResourcePool, Workspace
 from app.models.resource_pools import BUILT_IN_ID
 from tests.devurls.conftest import make_workspace
 from tests.factories import auth_headers, make_token, make_user
+from tests.support import tls
 from tests.support.workspaces import make_image
 
 POOLS = "/api/private/resource-pools"
@@ -79,32 +80,8 @@ def test_a_site_admin_adds_a_pool_as_the_classic_cli_does(client, admin):
 
 
 def test_tls_material_is_stored_encrypted_and_never_returned(client, admin):
-    import datetime as dt
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pycoderd")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    cert, key = tls.self_signed("pycoderd")
+    cert_pem, key_pem = cert.decode(), key.decode()
     response = _create(
         client, admin, tls_ca_cert=cert_pem, tls_client_cert=cert_pem, tls_client_key=key_pem
     )
@@ -117,9 +94,7 @@ def test_tls_material_is_stored_encrypted_and_never_returned(client, admin):
         diff = _entries("create")[0].diff
     assert "PRIVATE KEY" not in diff and "CERTIFICATE" not in diff
     # A key without its certificate, a key that does not match, TLS on a unix socket: 400s.
-    other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    _, other = tls.self_signed()  # another key pair's key
     for body, field in (
         ({"tls_client_key": key_pem}, "tls_client_cert"),
         ({"tls_client_cert": cert_pem, "tls_client_key": other.decode()}, "tls_client_key"),
